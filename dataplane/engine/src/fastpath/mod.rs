@@ -23,7 +23,7 @@ use crate::frame::Frame;
 use crate::idgen::IdGen;
 use crate::peers::PeerTable;
 use crate::relay::Relay;
-use crate::verdict::{DropReason, Event, IcmpError, Port, SlowKind, Verdict};
+use crate::verdict::{DropReason, Event, IcmpError, SlowKind, Verdict};
 use crate::Now;
 
 pub use out::Via;
