@@ -100,8 +100,60 @@ pub struct Rec {
     pub consumed: Vec<Vec<u8>>,
 }
 
+/// Every frame the engine emits must decode cleanly with an independent
+/// parser (etherparse), checksums included.
+pub fn assert_decodes(frame: &[u8]) {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let p = SlicedPacket::from_ethernet(frame).unwrap_or_else(|e| panic!("etherparse: {e:?} in {frame:02x?}"));
+    match &p.net {
+        Some(NetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum(), "IPv4 header checksum");
+            assert_eq!(usize::from(h.total_len()), frame.len() - 14 - vlan_len(frame), "IPv4 total length = frame");
+            if let Some(TransportSlice::Udp(u)) = &p.transport {
+                let hdr = u.to_header();
+                if hdr.checksum != 0 {
+                    let want = hdr
+                        .calc_checksum_ipv4_raw(h.source(), h.destination(), u.payload())
+                        .expect("udp checksum");
+                    assert_eq!(want, hdr.checksum, "UDP checksum");
+                }
+                // Teredo payload: the inner IPv6 packet must decode too.
+                let pl = u.payload();
+                if pl.first().map(|b| b >> 4) == Some(6) {
+                    etherparse::SlicedPacket::from_ip(pl).unwrap_or_else(|e| panic!("inner IPv6: {e:?}"));
+                }
+            }
+            if h.protocol() == etherparse::IpNumber::IPV6 {
+                etherparse::SlicedPacket::from_ip(v4.payload().payload).unwrap_or_else(|e| panic!("6in4 inner: {e:?}"));
+            }
+        }
+        Some(NetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            assert_eq!(usize::from(h.payload_length()) + 40, frame.len() - 14 - vlan_len(frame), "IPv6 length = frame");
+            if let Some(TransportSlice::Icmpv6(i)) = &p.transport {
+                let want = i
+                    .icmp_type()
+                    .calc_checksum(h.source(), h.destination(), i.payload())
+                    .expect("icmpv6 checksum");
+                assert_eq!(want, i.checksum(), "ICMPv6 checksum");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn vlan_len(frame: &[u8]) -> usize {
+    if frame.get(12..14) == Some(&[0x81, 0x00]) {
+        4
+    } else {
+        0
+    }
+}
+
 impl Output for Rec {
     fn transmit(&mut self, port: Port, frame: &[u8]) {
+        assert_decodes(frame);
         self.tx.push((port, frame.to_vec()));
     }
     fn dropped(&mut self, reason: DropReason, frame: &[u8]) {
