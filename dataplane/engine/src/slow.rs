@@ -289,7 +289,8 @@ impl SlowPath {
         pkt[7] = pkt[7].saturating_sub(1);
         if loc.via == Via::SixToFour {
             // RFC 6040 §4.2 on the cross path, as the fast path would.
-            if let Some(ip) = frame.get(14..) {
+            let l2 = l2_len(frame);
+            if let Some(ip) = frame.get(l2..) {
                 let outer = ip.get(1).copied().unwrap_or(0) & 3;
                 let inner = (pkt[1] >> 4) & 3;
                 let e = crate::fastpath::ecn_combine(inner, outer);
@@ -423,7 +424,7 @@ impl SlowPath {
 
     /// T4-07 … T4-09 state update, queue flush, then the forward checks.
     fn teredo_rx(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output, depth: u8) {
-        let l2 = if frame.get(12..14) == Some(&[0x81, 0x00]) { 18 } else { 14 };
+        let l2 = l2_len(frame);
         let t = match self.engine.teredo_checks(frame, l2) {
             Ok(t) => t,
             Err(v) => return report(v, frame, out),
@@ -527,7 +528,7 @@ impl SlowPath {
     // ---- reassembly and ICMPv4 ----------------------------------------------
 
     fn reassemble(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output, depth: u8) {
-        let l2 = if frame.get(12..14) == Some(&[0x81, 0x00]) { 18 } else { 14 };
+        let l2 = l2_len(frame);
         let Some(ip) = frame.get(l2..) else { return };
         let total = usize::from(crate::fastpath::be16(ip, 2)).min(ip.len());
         match self.reasm.push(&ip[..total], now.millis()) {
@@ -550,7 +551,7 @@ impl SlowPath {
 
     /// E-01 … E-04 (SPEC §2.5.3, §3.12).
     fn icmp4(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
-        let l2 = if frame.get(12..14) == Some(&[0x81, 0x00]) { 18 } else { 14 };
+        let l2 = l2_len(frame);
         let ip = frame.get(l2..).unwrap_or(&[]);
         let ihl = usize::from(ip.first().copied().unwrap_or(0) & 0x0f) * 4;
         let total = usize::from(crate::fastpath::be16(ip, 2)).min(ip.len());
@@ -630,6 +631,15 @@ fn report(v: Verdict, frame: &[u8], out: &mut dyn Output) {
         Verdict::Drop(r) => out.dropped(r, frame),
         Verdict::Pass => out.passed(frame),
         Verdict::Tx | Verdict::Slow(_) => out.consumed(frame),
+    }
+}
+
+/// Length of the Ethernet header (one optional 802.1Q tag).
+fn l2_len(frame: &[u8]) -> usize {
+    if frame.get(12..14) == Some(&[0x81, 0x00]) {
+        18
+    } else {
+        14
     }
 }
 

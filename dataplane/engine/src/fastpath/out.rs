@@ -58,9 +58,10 @@ impl Engine {
         let src6 = super::v6_at(b, off + 8);
         let dst6 = super::v6_at(b, off + 24);
         let hop = b.get(off + 7).copied().unwrap_or(0);
+        let echo = b.get(off + 6) == Some(&58) && b.get(off + 40) == Some(&128);
         let r = &self.relay;
         if r.sixto4 && r.domain.contains(&dst6) {
-            match self.check_6to4_out(&src6, &dst6, hop, len, via) {
+            match self.check_6to4_out(&src6, &dst6, hop, len, via, echo) {
                 Ok(dst4) => {
                     self.counters.event(match via {
                         Via::Native => Event::SixToFourEncap,
@@ -132,6 +133,7 @@ impl Engine {
         hop: u8,
         len: usize,
         via: Via,
+        echo: bool,
     ) -> Result<Ipv4Addr, Verdict> {
         let r = &self.relay;
         // S6-02
@@ -148,7 +150,11 @@ impl Engine {
         // S6-04: never encapsulate to ourselves (RFC 3964 §5.1).
         if r.relay_v4.contains(dst4) {
             return Err(if r.is_local_v6(dst6) {
-                self.local_v6()
+                if echo {
+                    self.local_v6()
+                } else {
+                    self.drop(R::S4_08bLocalNotEcho)
+                }
             } else {
                 self.drop(R::S6_04OwnIpv4)
             });
