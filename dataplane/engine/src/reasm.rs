@@ -98,7 +98,7 @@ impl Reassembler {
         let start = usize::from(flags & 0x1fff) * 8;
         let payload = &ip[ihl..total_len];
         let end = start + payload.len();
-        if (more && payload.len() % 8 != 0) || end > self.max_bytes || payload.is_empty() {
+        if (more && !payload.len().is_multiple_of(8)) || end > self.max_bytes || payload.is_empty() {
             self.forget(&key);
             return Push::Drop(DropReason::C03ReassemblyInvalid);
         }
