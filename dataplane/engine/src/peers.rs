@@ -41,8 +41,10 @@ pub struct Peer {
     last_rx: AtomicU32,
     last_lookup: AtomicU32,
     queued: AtomicU32,
-    /// Slow-path state (single writer).
-    pub last_tx_ms: u64,
+    /// Slow-path state (single writer): when the last bubble left, `None`
+    /// for a new entry (RFC 4380 §5.2.3 sets it 30 s in the past: long
+    /// enough ago for any spacing rule).
+    pub last_tx_ms: Option<u64>,
     /// Start of the current 300 s bubble window (RFC 4380 §5.2.6).
     pub window_start_ms: u64,
     /// When the next timer-driven bubble is due (0 = none).
@@ -257,7 +259,7 @@ impl PeerTable {
     /// Creates an untrusted entry for `a` with the mapping from its address
     /// (RFC 4380 §5.2.3 case 3: last reception and transmission 30 s ago).
     /// Returns the existing entry's index if there is one.
-    pub fn insert(&mut self, a: &Ipv6Addr, mapping: (Ipv4Addr, u16), now_s: u32, now_ms: u64) -> Result<u32, Full> {
+    pub fn insert(&mut self, a: &Ipv6Addr, mapping: (Ipv4Addr, u16), now_s: u32) -> Result<u32, Full> {
         if let Some(i) = self.index_of(a) {
             return Ok(i);
         }
@@ -282,7 +284,6 @@ impl PeerTable {
         e.mapping.store(pack(mapping.0, mapping.1) | LIVE, Relaxed);
         e.last_rx.store(now_s.wrapping_sub(VALIDITY_SECS), Relaxed);
         e.last_lookup.store(now_s, Relaxed);
-        e.last_tx_ms = now_ms.saturating_sub(u64::from(VALIDITY_SECS) * 1000);
         let key = e.addr;
         let mut i = self.hash(&key) & self.mask;
         while self.slots.get(i).is_some_and(|s| *s != 0) {

@@ -317,7 +317,7 @@ impl SlowPath {
                 if !self.new_peers.take((src6.to_bits() >> 64) as u64, now_ms) {
                     return self.teredo_drop(R::T6_12NewPeerRate, pkt, out);
                 }
-                let Ok(i) = peers.insert(&dst6, teredo::mapping(&dst6), now_s, now_ms) else {
+                let Ok(i) = peers.insert(&dst6, teredo::mapping(&dst6), now_s) else {
                     return self.teredo_drop(R::T6_12PeerTableFull, pkt, out);
                 };
                 self.engine.counters.event(Event::PeerCreated);
@@ -337,6 +337,7 @@ impl SlowPath {
         p.touch_lookup(now_s);
         if let Some((a, port)) = p.sendable(now_s) {
             self.send_teredo(pkt, a, port, out);
+            self.engine.counters.event(Event::TeredoTx);
             return true;
         }
         if p.failed {
@@ -378,7 +379,8 @@ impl SlowPath {
             p.window_start_ms = now_ms;
             p.bubbles = 0;
         }
-        if now_ms.saturating_sub(p.last_tx_ms) < BUBBLE_SPACING_MS || p.bubbles >= BUBBLE_BUDGET {
+        let spaced = p.last_tx_ms.is_none_or(|t| now_ms.saturating_sub(t) >= BUBBLE_SPACING_MS);
+        if !spaced || p.bubbles >= BUBBLE_BUDGET {
             self.engine.counters.event(Event::BubbleDeferred);
             return;
         }
@@ -386,7 +388,7 @@ impl SlowPath {
             p.window_start_ms = now_ms;
         }
         p.bubbles += 1;
-        p.last_tx_ms = now_ms;
+        p.last_tx_ms = Some(now_ms);
         let due = now_ms + BUBBLE_SPACING_MS;
         p.next_retry_ms = due;
         let generation = p.generation;
@@ -429,13 +431,13 @@ impl SlowPath {
             Ok(t) => t,
             Err(v) => return report(v, frame, out),
         };
-        let (now_s, now_ms) = (now.secs(), now.millis());
+        let now_s = now.secs();
         let (c4, cport) = teredo::mapping(&t.src6);
         let from_addr = (c4, cport) == (t.src4, t.sport);
         let idx = match peers.index_of(&t.src6) {
             Some(i) => i,
             None if self.engine.relay.accept_unknown_peers && from_addr => {
-                let Ok(i) = peers.insert(&t.src6, (t.src4, t.sport), now_s, now_ms) else {
+                let Ok(i) = peers.insert(&t.src6, (t.src4, t.sport), now_s) else {
                     self.engine.counters.drop(R::T6_12PeerTableFull);
                     return out.dropped(R::T6_12PeerTableFull, frame);
                 };
