@@ -1,19 +1,25 @@
 //! `xrelayctl`: the xrelay command line.
 //!
-//! Exit status: 0 on success; 2 for bad arguments, a bad configuration or an
-//! unreadable or damaged capture; 1 for anything else (e.g. the output cannot
-//! be written). Every failure is one line on stderr, `xrelayctl: <what>`,
-//! naming the file, key or frame number.
+//! Exit status: 0 on success; 2 for bad input (arguments, a bad
+//! configuration, an unknown interface, a prefix or address that does not
+//! parse or is refused, an unreadable or damaged capture); 1 for anything
+//! else (the daemon cannot be reached, a system call failed, the output
+//! cannot be written). Every failure is one line on stderr,
+//! `xrelayctl: <what>`, naming the file, key, interface or socket and how to
+//! fix it. docs/operations.md describes every command.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use xrelay_control::ctl::{self, CtlError, Target};
+use xrelay_control::daemon::{self, DaemonOptions};
 use xrelay_control::labconfig::lab_config;
 use xrelay_control::pcapio::{CaptureReader, PcapIoError, PcapOut, TsPrecision};
 use xrelay_control::translate::{translate, Sink, TranslateError};
 use xrelay_engine::Config;
+use xrelay_xdp::AttachMode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +41,94 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the control daemon: load, attach and pin the XDP program, program
+    /// its maps, serve the admin socket and /metrics.
+    Daemon(DaemonArgs),
+    /// Interfaces, XDP program, pins, health and dataplane state.
+    Status {
+        #[command(flatten)]
+        args: ctl::StatusArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Counters of the XDP program (and of the dataplane once it exists).
+    Counters {
+        #[command(subcommand)]
+        command: ctl::CountersCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Managed IPv6 prefixes steered to the relay (run-time edits persist).
+    Prefix {
+        #[command(subcommand)]
+        command: ctl::PrefixCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Relay IPv4 addresses: 6to4 (protocol 41) and Teredo address:port.
+    Address {
+        #[command(subcommand)]
+        command: ctl::AddressCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The Teredo peer table (held by the dataplane).
+    Peers {
+        #[command(subcommand)]
+        command: ctl::PeersCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The XDP program: status, detach.
+    Xdp {
+        #[command(subcommand)]
+        command: ctl::XdpCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DaemonArgs {
+    /// relay.toml to run with.
+    #[arg(long, value_name = "FILE", env = "XRELAY_CONFIG")]
+    config: PathBuf,
+    /// Instance name: picks the default state and pin directories.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "XRELAY_INSTANCE",
+        default_value = "default"
+    )]
+    instance: String,
+    /// Network namespace to run in (/run/netns/NAME; the mount namespace stays).
+    #[arg(long, value_name = "NAME", env = "XRELAY_NETNS")]
+    netns: Option<String>,
+    /// XDP attach mode; auto tries native, then generic with a warning.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto, env = "XRELAY_XDP_MODE")]
+    xdp_mode: ModeArg,
+    /// State directory: admin.sock, state.json, lock (default /run/xrelay/NAME).
+    #[arg(long, value_name = "DIR", env = "XRELAY_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// bpffs directory for the pins (default /sys/fs/bpf/xrelay/NAME); mounted when needed.
+    #[arg(long, value_name = "DIR", env = "XRELAY_BPFFS")]
+    bpffs: Option<PathBuf>,
+    /// Prometheus listener address:port, or `off`.
+    #[arg(long, value_name = "ADDR", env = "XRELAY_METRICS", default_value = daemon::DEFAULT_METRICS)]
+    metrics: String,
+    /// On SIGTERM/SIGINT, detach and remove every pin (default: stay attached).
+    #[arg(long, env = "XRELAY_DETACH_ON_EXIT")]
+    detach_on_exit: bool,
+    /// Dataplane binary to spawn and supervise (xrelay-dataplane, issue 4).
+    #[arg(long, value_name = "PATH", env = "XRELAY_DATAPLANE")]
+    dataplane: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Native,
+    Generic,
+    Auto,
 }
 
 #[derive(Debug, Args)]
@@ -146,8 +240,62 @@ fn clap_failure(e: &clap::Error) -> ExitCode {
     }
 }
 
+fn ctl_failure(e: CtlError) -> Failure {
+    Failure {
+        code: e.exit_code(),
+        error: e.into(),
+    }
+}
+
+/// Runs an operator command with stdout; a closed pipe ends it quietly.
+fn with_stdout(
+    f: impl FnOnce(&mut dyn std::io::Write) -> Result<(), CtlError>,
+) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    match f(&mut lock) {
+        Err(e) if e.is_broken_pipe() => Ok(()),
+        r => r.map_err(ctl_failure),
+    }
+}
+
+fn run_daemon(a: DaemonArgs) -> Result<(), Failure> {
+    let opts = DaemonOptions {
+        state_dir: a
+            .state_dir
+            .unwrap_or_else(|| daemon::default_state_dir(&a.instance)),
+        bpffs: a
+            .bpffs
+            .unwrap_or_else(|| daemon::default_bpffs(&a.instance)),
+        config: a.config,
+        instance: a.instance,
+        netns: a.netns,
+        xdp_mode: match a.xdp_mode {
+            ModeArg::Native => AttachMode::Native,
+            ModeArg::Generic => AttachMode::Generic,
+            ModeArg::Auto => AttachMode::Auto,
+        },
+        metrics: Some(a.metrics).filter(|m| m != "off"),
+        detach_on_exit: a.detach_on_exit,
+        dataplane: a.dataplane,
+    };
+    daemon::run(opts).map_err(|e| Failure {
+        code: if e.is_bad_input() { 2 } else { 1 },
+        error: e.into(),
+    })
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Daemon(a) => run_daemon(a),
+        Command::Status { args, target } => with_stdout(|w| ctl::status(&target, &args, w)),
+        Command::Counters { command, target } => {
+            with_stdout(|w| ctl::counters(&target, &command, w))
+        }
+        Command::Prefix { command, target } => with_stdout(|w| ctl::prefix(&target, &command, w)),
+        Command::Address { command, target } => with_stdout(|w| ctl::address(&target, &command, w)),
+        Command::Peers { command, target } => with_stdout(|w| ctl::peers(&target, &command, w)),
+        Command::Xdp { command, target } => with_stdout(|w| ctl::xdp(&target, &command, w)),
         Command::Translate(args) => run_translate(&args),
         Command::Config {
             command: ConfigCommand::Check { file },

@@ -1,0 +1,266 @@
+//! Human-readable output of the operator commands (their `--json` output
+//! is the daemon's answer as is).
+
+use std::fmt::Write as _;
+
+use crate::admin::{AddressList, Counters, DetachReport, PrefixList, Status, XdpStatus};
+use crate::daemon::{LocalPins, PinLayout};
+
+fn on(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn opt(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+pub fn status(st: &Status) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "instance:  {} (pid {}, up {} s, xrelayctl {})",
+        st.instance, st.pid, st.uptime_s, st.version
+    );
+    let _ = writeln!(o, "config:    {}", st.config);
+    if let Some(ns) = &st.netns {
+        let _ = writeln!(o, "netns:     {ns}");
+    }
+    if st.health.ok {
+        let _ = writeln!(o, "health:    ok (XDP steering in place)");
+    } else {
+        let _ = writeln!(o, "health:    DEGRADED: {}", st.health.problems.join("; "));
+    }
+    o.push_str(&xdp(&st.xdp));
+    let _ = writeln!(o, "dataplane: {}", st.dataplane.message);
+    let _ = writeln!(o, "admin:     {}", st.admin_socket);
+    let _ = writeln!(
+        o,
+        "metrics:   {}",
+        st.metrics
+            .as_deref()
+            .map_or("off".to_owned(), |m| format!("http://{m}/metrics"))
+    );
+    let _ = writeln!(o, "state:     {}/state.json", st.state_dir);
+    o
+}
+
+pub fn xdp(x: &XdpStatus) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "xdp:       {} (one program per interface), requested mode {}",
+        x.startup, x.requested_mode
+    );
+    for i in &x.interfaces {
+        let state = if !i.present {
+            "absent"
+        } else if i.oper_up {
+            "up"
+        } else {
+            "down"
+        };
+        let _ = writeln!(
+            o,
+            "interface: {:<15} {:<5} {:<6} {:<7} prog {} link {} queues rx {} tx {} ifindex {}{}",
+            i.name,
+            i.role,
+            state,
+            i.xdp_mode,
+            opt(i.xdp_prog_id),
+            opt(i.link_id),
+            opt(i.rx_queues),
+            opt(i.tx_queues),
+            opt(i.ifindex),
+            if i.ours || !i.present {
+                ""
+            } else {
+                "  (not this instance's program!)"
+            }
+        );
+        if let Some(p) = &i.program {
+            let _ = writeln!(
+                o,
+                "           program {} ({}): 6to4 {}, teredo {}, native {}, icmp4 errors {}",
+                p.id,
+                i.startup,
+                on(p.sixto4),
+                on(p.teredo),
+                on(p.native),
+                on(p.icmp4_errors)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "maps:      6to4 addresses {}, Teredo addresses {}, prefixes {}, socket slots {}",
+        x.maps.sixto4, x.maps.teredo, x.maps.prefixes, x.maps.socket_slots
+    );
+    let missing: Vec<&str> = x
+        .pins
+        .iter()
+        .filter(|p| !p.exists)
+        .map(|p| p.path.as_str())
+        .collect();
+    if missing.is_empty() {
+        let _ = writeln!(o, "pins:      {} present", x.pins.len());
+    } else {
+        let _ = writeln!(o, "pins:      missing {}", missing.join(", "));
+    }
+    o
+}
+
+/// Rates per counter between two reads, when both exist.
+fn rates(c: &Counters, prev: Option<&Counters>) -> Option<(f64, Vec<f64>)> {
+    let p = prev?;
+    let dt = c.unix_ms.checked_sub(p.unix_ms)? as f64 / 1000.0;
+    if dt <= 0.0 {
+        return None;
+    }
+    let r = c
+        .xdp
+        .iter()
+        .map(|v| {
+            let before = p
+                .xdp
+                .iter()
+                .find(|q| q.name == v.name)
+                .map_or(0, |q| q.total);
+            v.total.saturating_sub(before) as f64 / dt
+        })
+        .collect();
+    Some((dt, r))
+}
+
+pub fn counters_table(c: &Counters, prev: Option<&Counters>, per_core: bool) -> String {
+    let mut o = String::new();
+    let rates = rates(c, prev);
+    let _ = write!(o, "XDP counters, {} CPUs{:>16}", c.cpus, "");
+    if per_core {
+        for cpu in 0..c.cpus {
+            let _ = write!(o, " {:>10}", format!("cpu{cpu}"));
+        }
+    }
+    let _ = writeln!(o, " {:>12} {:>10}", "total", "rate/s");
+    let mut group = "";
+    for (i, v) in c.xdp.iter().enumerate() {
+        if v.group != group {
+            group = &v.group;
+            let _ = writeln!(o, "  {group}");
+        }
+        let _ = write!(o, "    {:<32}", v.name);
+        if per_core {
+            for n in &v.per_cpu {
+                let _ = write!(o, " {n:>10}");
+            }
+        }
+        let rate = rates
+            .as_ref()
+            .and_then(|(_, r)| r.get(i))
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
+        let _ = writeln!(o, " {:>12} {:>10}   {}", v.total, rate, v.description);
+    }
+    let _ = writeln!(o, "dataplane: {}", c.dataplane_message);
+    o
+}
+
+/// The daemon's counters, plus `interval_s` and `rates` when a previous
+/// read exists.
+pub fn counters_json(c: &Counters, prev: Option<&Counters>) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let (Some((dt, r)), Some(obj)) = (rates(c, prev), v.as_object_mut()) {
+        let map: serde_json::Map<String, serde_json::Value> = c
+            .xdp
+            .iter()
+            .zip(r)
+            .map(|(c, r)| (c.name.clone(), serde_json::json!(r)))
+            .collect();
+        obj.insert("interval_s".into(), serde_json::json!(dt));
+        obj.insert("rates".into(), serde_json::Value::Object(map));
+    }
+    v
+}
+
+pub fn prefixes(l: &PrefixList) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{:<44} {:<9} source", "prefix", "kind");
+    for p in &l.prefixes {
+        let _ = writeln!(o, "{:<44} {:<9} {}", p.prefix, p.kind, p.source);
+    }
+    for r in &l.removed_from_config {
+        let _ = writeln!(
+            o,
+            "{r:<44} {:<9} removed from relay.toml's set by `prefix del`",
+            "-"
+        );
+    }
+    o
+}
+
+pub fn addresses(l: &AddressList) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{:<8} {:<22} source", "kind", "address");
+    for a in &l.sixto4 {
+        let _ = writeln!(o, "{:<8} {:<22} {}", "6to4", a.addr, a.source);
+    }
+    for a in &l.teredo {
+        let _ = writeln!(
+            o,
+            "{:<8} {:<22} {}",
+            "teredo",
+            format!("{}:{}", a.addr, a.port.unwrap_or(0)),
+            a.source
+        );
+    }
+    for r in &l.removed_from_config {
+        let _ = writeln!(o, "{r:<31} removed from relay.toml's set by `address del`");
+    }
+    o
+}
+
+pub fn local_pins(p: &LocalPins) -> String {
+    let mut o = String::new();
+    if !p.on_bpffs {
+        let _ = writeln!(o, "  {} is not on a bpffs (nothing pinned there)", p.dir);
+        return o;
+    }
+    if p.interfaces.is_empty() {
+        let _ = writeln!(o, "  nothing pinned (not attached)");
+    }
+    for i in &p.interfaces {
+        let present = i.maps.iter().filter(|m| m.exists).count();
+        let _ = writeln!(
+            o,
+            "  {:<15} program {} link {} (runs prog {}) maps {present}/{}",
+            i.iface,
+            opt(i.program),
+            opt(i.link_id),
+            opt(i.link_prog_id),
+            i.maps.len()
+        );
+    }
+    o
+}
+
+pub fn detach(r: &DetachReport, layout: &PinLayout) -> String {
+    let mut o = String::new();
+    if r.removed.is_empty() {
+        let _ = writeln!(o, "nothing pinned under {}", layout.dir.display());
+        return o;
+    }
+    for l in &r.links {
+        let _ = writeln!(o, "detached  {l}");
+    }
+    let _ = writeln!(
+        o,
+        "removed   {} paths (links, program, maps, directory)",
+        r.removed.len()
+    );
+    if !r.left.is_empty() {
+        let _ = writeln!(o, "left      {} (not this instance's)", r.left.join(", "));
+    }
+    o
+}
