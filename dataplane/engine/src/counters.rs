@@ -55,7 +55,11 @@ impl Counters {
         DropReason::ALL
             .iter()
             .map(|r| (r.name(), self.drops[r.index()]))
-            .chain(Event::ALL.iter().map(|e| (e.name(), self.events[e.index()])))
+            .chain(
+                Event::ALL
+                    .iter()
+                    .map(|e| (e.name(), self.events[e.index()])),
+            )
             .filter(|(_, v)| *v != 0)
     }
     /// Non-zero drop counters only.

@@ -41,7 +41,11 @@ impl<'a> Frame<'a> {
     }
     #[inline]
     pub fn data(&self) -> &[u8] {
-        self.buf.get(self.head..self.head + self.len).unwrap_or(&[])
+        // Two comparisons and no overflowing `head + len`.
+        self.buf
+            .get(self.head..)
+            .and_then(|b| b.get(..self.len))
+            .unwrap_or(&[])
     }
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
@@ -73,7 +77,10 @@ impl<'a> Frame<'a> {
     /// do not fit the buffer.
     #[inline]
     pub fn set_bounds(&mut self, head: usize, len: usize) -> bool {
-        if head.checked_add(len).is_some_and(|end| end <= self.buf.len()) {
+        if head
+            .checked_add(len)
+            .is_some_and(|end| end <= self.buf.len())
+        {
             self.head = head;
             self.len = len;
             true

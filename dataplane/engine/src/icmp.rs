@@ -53,7 +53,15 @@ pub fn may_send_error(p: &[u8], typ: u8, anycast: &[Ipv6Addr]) -> Result<(), Sup
 /// as keeps the whole message within 1280 bytes. `param` is the MTU for
 /// Packet Too Big, the pointer for Parameter Problem, else 0. Returns the
 /// length written.
-pub fn build_error(out: &mut [u8], src: Ipv6Addr, offending: &[u8], typ: u8, code: u8, param: u32, hop_limit: u8) -> Option<usize> {
+pub fn build_error(
+    out: &mut [u8],
+    src: Ipv6Addr,
+    offending: &[u8],
+    typ: u8,
+    code: u8,
+    param: u32,
+    hop_limit: u8,
+) -> Option<usize> {
     let dst = ipv6::Packet::new_checked(offending).ok()?.src_addr();
     let quote = offending.len().min(MIN_MTU - 48);
     let len = 48 + quote;
@@ -83,7 +91,12 @@ pub fn build_error(out: &mut [u8], src: Ipv6Addr, offending: &[u8], typ: u8, cod
 /// Writes the Echo Reply to `request` (an IPv6 packet whose ICMPv6 Echo
 /// Request directly follows the fixed header) from `src`. Identifier,
 /// sequence number and data are echoed unchanged (RFC 4443 §4.2).
-pub fn build_echo_reply(out: &mut [u8], src: Ipv6Addr, request: &[u8], hop_limit: u8) -> Option<usize> {
+pub fn build_echo_reply(
+    out: &mut [u8],
+    src: Ipv6Addr,
+    request: &[u8],
+    hop_limit: u8,
+) -> Option<usize> {
     let req = ipv6::Packet::new_checked(request).ok()?;
     let dst = req.src_addr();
     let len = req.total_len();

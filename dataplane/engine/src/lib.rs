@@ -17,14 +17,19 @@
 //! still pure, with the clock injected. [`Pipeline`] joins the two for the
 //! offline mode and the tests.
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable
+)]
 
 pub mod config;
 mod counters;
 mod fastpath;
 mod frame;
-mod idgen;
 pub mod icmp;
+mod idgen;
 pub mod peers;
 mod pipeline;
 pub mod ratelimit;

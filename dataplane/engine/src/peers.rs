@@ -111,7 +111,8 @@ impl Peer {
     }
     /// Trusts `(addr, port)` (T4-08).
     pub fn set_trusted(&self, addr: Ipv4Addr, port: u16) {
-        self.mapping.store(pack(addr, port) | LIVE | TRUSTED, Relaxed);
+        self.mapping
+            .store(pack(addr, port) | LIVE | TRUSTED, Relaxed);
     }
     /// Keeps the mapping, drops trust (E-04 option).
     pub fn set_untrusted(&self) {
@@ -194,14 +195,14 @@ impl PeerTable {
     }
 
     /// Fast-path lookup.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, a: &Ipv6Addr) -> Option<&Peer> {
         let idx = self.index_of(a)?;
         self.entries.get(idx as usize)
     }
 
     /// Index of the entry for `a`.
-    #[inline]
+    #[inline(always)]
     pub fn index_of(&self, a: &Ipv6Addr) -> Option<u32> {
         if self.live == 0 {
             return None;
@@ -259,7 +260,12 @@ impl PeerTable {
     /// Creates an untrusted entry for `a` with the mapping from its address
     /// (RFC 4380 §5.2.3 case 3: last reception and transmission 30 s ago).
     /// Returns the existing entry's index if there is one.
-    pub fn insert(&mut self, a: &Ipv6Addr, mapping: (Ipv4Addr, u16), now_s: u32) -> Result<u32, Full> {
+    pub fn insert(
+        &mut self,
+        a: &Ipv6Addr,
+        mapping: (Ipv4Addr, u16),
+        now_s: u32,
+    ) -> Result<u32, Full> {
         if let Some(i) = self.index_of(a) {
             return Ok(i);
         }
@@ -347,7 +353,14 @@ impl PeerTable {
 
     /// Appends a packet to a peer's queue within the per-peer and global
     /// limits (T6-11). Returns false when it does not fit.
-    pub fn enqueue(&mut self, idx: u32, pkt: &[u8], max_pkts: u32, max_bytes: u32, global_cap: u64) -> bool {
+    pub fn enqueue(
+        &mut self,
+        idx: u32,
+        pkt: &[u8],
+        max_pkts: u32,
+        max_bytes: u32,
+        global_cap: u64,
+    ) -> bool {
         let len = pkt.len() as u32;
         if self.queued_bytes + u64::from(len) > global_cap {
             return false;
@@ -386,7 +399,10 @@ impl PeerTable {
         let n = self.entries.len();
         for _ in 0..CLOCK_SCAN.min(n) {
             self.hand = (self.hand + 1) % n.max(1);
-            let idle = self.entries.get(self.hand).is_some_and(|e| self.idle(e, now_s));
+            let idle = self
+                .entries
+                .get(self.hand)
+                .is_some_and(|e| self.idle(e, now_s));
             if idle {
                 self.remove(self.hand as u32);
                 return true;
@@ -402,7 +418,10 @@ impl PeerTable {
         let mut removed = 0;
         for _ in 0..budget.min(n) {
             self.hand = (self.hand + 1) % n.max(1);
-            let idle = self.entries.get(self.hand).is_some_and(|e| self.idle(e, now_s));
+            let idle = self
+                .entries
+                .get(self.hand)
+                .is_some_and(|e| self.idle(e, now_s));
             if idle {
                 self.remove(self.hand as u32);
                 removed += 1;

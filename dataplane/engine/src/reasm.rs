@@ -87,18 +87,29 @@ impl Reassembler {
             return Push::Drop(DropReason::C03ReassemblyInvalid);
         };
         let ihl = usize::from(vihl & 0x0f) * 4;
-        let total_len = ip.get(2..4).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        let total_len = ip
+            .get(2..4)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
         if ihl < 20 || total_len < ihl || total_len > ip.len() {
             return Push::Drop(DropReason::C03ReassemblyInvalid);
         }
-        let word = |o: usize| ip.get(o..o + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let word = |o: usize| {
+            ip.get(o..o + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
         let flags = ip.get(6..8).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-        let key: Key = (word(12), word(16), ip[9], ip.get(4..6).map_or(0, |b| u16::from_be_bytes([b[0], b[1]])));
+        let key: Key = (
+            word(12),
+            word(16),
+            ip[9],
+            ip.get(4..6).map_or(0, |b| u16::from_be_bytes([b[0], b[1]])),
+        );
         let more = flags & 0x2000 != 0;
         let start = usize::from(flags & 0x1fff) * 8;
         let payload = &ip[ihl..total_len];
         let end = start + payload.len();
-        if (more && !payload.len().is_multiple_of(8)) || end > self.max_bytes || payload.is_empty() {
+        if (more && !payload.len().is_multiple_of(8)) || end > self.max_bytes || payload.is_empty()
+        {
             self.forget(&key);
             return Push::Drop(DropReason::C03ReassemblyInvalid);
         }
@@ -110,7 +121,12 @@ impl Reassembler {
             if self.table.len() >= self.max_entries {
                 // Evict the oldest datagram in progress (counted as overflow
                 // of that one; this fragment proceeds).
-                if let Some(old) = self.table.iter().min_by_key(|(_, p)| p.created_ms).map(|(k, _)| *k) {
+                if let Some(old) = self
+                    .table
+                    .iter()
+                    .min_by_key(|(_, p)| p.created_ms)
+                    .map(|(k, _)| *k)
+                {
                     self.forget(&old);
                 }
             }

@@ -38,7 +38,10 @@ impl AddrSet {
         self.contains_bits(a.to_bits())
     }
     pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.addrs.iter().take(self.n).map(|a| Ipv4Addr::from_bits(*a))
+        self.addrs
+            .iter()
+            .take(self.n)
+            .map(|a| Ipv4Addr::from_bits(*a))
     }
     pub fn len(&self) -> usize {
         self.n
@@ -132,16 +135,11 @@ impl Relay {
         let t = &cfg.teredo;
         let sixrd = s.enabled && s.mode == TunnelMode::SixRd;
         let domain = match (&s.sixrd, sixrd) {
-            (Some(p), true) => Domain::new(
-                p.prefix.addr,
-                p.prefix.len,
-                p.ipv4_mask_len,
-                p.br_addr,
-            )
-            .map_err(|_| ConfigError::Invalid {
-                key: "sixto4.sixrd".into(),
-                message: "6rd domain parameters do not fit in 128 bits".into(),
-            })?,
+            (Some(p), true) => Domain::new(p.prefix.addr, p.prefix.len, p.ipv4_mask_len, p.br_addr)
+                .map_err(|_| ConfigError::Invalid {
+                    key: "sixto4.sixrd".into(),
+                    message: "6rd domain parameters do not fit in 128 bits".into(),
+                })?,
             _ => Domain::SIXTOFOUR,
         };
 
@@ -200,7 +198,10 @@ impl Relay {
             managed.push((domain.prefix().to_bits(), prefix_mask(domain.prefix_len())));
         }
         if t.enabled {
-            managed.push((u128::from(xrelay_wire::teredo::PREFIX) << 96, prefix_mask(32)));
+            managed.push((
+                u128::from(xrelay_wire::teredo::PREFIX) << 96,
+                prefix_mask(32),
+            ));
         }
         Ok(Relay {
             native_addr: cfg.relay.native_addr,

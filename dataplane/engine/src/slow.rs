@@ -63,12 +63,19 @@ impl SlowPath {
                 key: "teredo.bubble_key".into(),
                 message: "must be 32 hexadecimal digits".into(),
             })?,
-            None => [seed.rotate_left(17) ^ 0xa076_1d64_78bd_642f, seed ^ 0xe703_7ed1_a0b4_28db],
+            None => [
+                seed.rotate_left(17) ^ 0xa076_1d64_78bd_642f,
+                seed ^ 0xe703_7ed1_a0b4_28db,
+            ],
         };
         let i = &cfg.icmp6;
         let v4 = &cfg.ipv4;
         let t = &cfg.teredo;
-        let anycast = if engine.relay.anycast { vec![sixtofour::ANYCAST_V6] } else { Vec::new() };
+        let anycast = if engine.relay.anycast {
+            vec![sixtofour::ANYCAST_V6]
+        } else {
+            Vec::new()
+        };
         Ok(SlowPath {
             engine,
             ptb: TokenBucket::new(i.ptb_rate, i.ptb_burst),
@@ -119,11 +126,26 @@ impl SlowPath {
 
     /// Handles one frame the fast path handed over. `frame` is the frame
     /// as received; what is sent goes to `out`.
-    pub fn handle(&mut self, kind: SlowKind, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
+    pub fn handle(
+        &mut self,
+        kind: SlowKind,
+        frame: &[u8],
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) {
         self.handle_depth(kind, frame, peers, now, out, 0);
     }
 
-    fn handle_depth(&mut self, kind: SlowKind, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output, depth: u8) {
+    fn handle_depth(
+        &mut self,
+        kind: SlowKind,
+        frame: &[u8],
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+        depth: u8,
+    ) {
         match kind {
             SlowKind::Icmp { reason, error } => {
                 self.icmp_error(frame, error, peers, now, out);
@@ -178,19 +200,50 @@ impl SlowPath {
 
     // ---- ICMPv6 errors and echo -------------------------------------------
 
-    fn icmp_error(&mut self, frame: &[u8], error: IcmpError, peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
+    fn icmp_error(
+        &mut self,
+        frame: &[u8],
+        error: IcmpError,
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) {
         let Some(loc) = locate(frame) else { return };
-        let Some(pkt) = frame.get(loc.offset..loc.offset + loc.len) else { return };
+        let Some(pkt) = frame.get(loc.offset..loc.offset + loc.len) else {
+            return;
+        };
         self.send_error_for(pkt, error, peers, now, out);
     }
 
     /// Builds and sends an ICMPv6 error about the IPv6 packet `pkt`,
     /// subject to C-14 suppression and the C-15 buckets.
-    fn send_error_for(&mut self, pkt: &[u8], error: IcmpError, peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
+    fn send_error_for(
+        &mut self,
+        pkt: &[u8],
+        error: IcmpError,
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) {
         let (typ, code, param, ev) = match error {
-            IcmpError::TimeExceeded => (icmpv6::msg_type::TIME_EXCEEDED, 0, 0, Event::Icmp6TimeExceeded),
-            IcmpError::PacketTooBig(m) => (icmpv6::msg_type::PKT_TOO_BIG, 0, u32::from(m), Event::Icmp6PacketTooBig),
-            IcmpError::Unreachable(c) => (icmpv6::msg_type::DST_UNREACHABLE, c, 0, Event::Icmp6Unreachable),
+            IcmpError::TimeExceeded => (
+                icmpv6::msg_type::TIME_EXCEEDED,
+                0,
+                0,
+                Event::Icmp6TimeExceeded,
+            ),
+            IcmpError::PacketTooBig(m) => (
+                icmpv6::msg_type::PKT_TOO_BIG,
+                0,
+                u32::from(m),
+                Event::Icmp6PacketTooBig,
+            ),
+            IcmpError::Unreachable(c) => (
+                icmpv6::msg_type::DST_UNREACHABLE,
+                c,
+                0,
+                Event::Icmp6Unreachable,
+            ),
         };
         let c = &mut self.engine.counters;
         if typ == icmpv6::msg_type::DST_UNREACHABLE && !self.engine.relay.send_unreachable {
@@ -201,14 +254,26 @@ impl SlowPath {
             c.event(Event::Icmp6Suppressed);
             return;
         }
-        let bucket = if typ == icmpv6::msg_type::PKT_TOO_BIG { &mut self.ptb } else { &mut self.err };
+        let bucket = if typ == icmpv6::msg_type::PKT_TOO_BIG {
+            &mut self.ptb
+        } else {
+            &mut self.err
+        };
         if !bucket.take(now.millis()) {
             c.event(Event::Icmp6RateLimited);
             return;
         }
         let src = self.engine.relay.native_addr;
         let hop = self.engine.relay.icmp_hop_limit;
-        let Some(len) = icmp::build_error(&mut self.scratch[HEADROOM..], src, pkt, typ, code, param, hop) else {
+        let Some(len) = icmp::build_error(
+            &mut self.scratch[HEADROOM..],
+            src,
+            pkt,
+            typ,
+            code,
+            param,
+            hop,
+        ) else {
             return;
         };
         if self.originate(len, peers, now, out) {
@@ -218,7 +283,9 @@ impl SlowPath {
 
     fn echo(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
         let Some(loc) = locate(frame) else { return };
-        let Some(req) = frame.get(loc.offset..loc.offset + loc.len) else { return };
+        let Some(req) = frame.get(loc.offset..loc.offset + loc.len) else {
+            return;
+        };
         out.consumed(frame);
         if !self.echo.take(now.millis()) {
             self.engine.counters.event(Event::EchoRateLimited);
@@ -245,13 +312,21 @@ impl SlowPath {
 
     /// Sends the IPv6 packet the relay originated, at `scratch[HEADROOM..]`,
     /// by the path its destination needs. No hop-limit decrement.
-    fn originate(&mut self, len: usize, peers: &mut PeerTable, now: Now, out: &mut dyn Output) -> bool {
+    fn originate(
+        &mut self,
+        len: usize,
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) -> bool {
         let pkt = &self.scratch[HEADROOM..HEADROOM + len];
         let src6 = crate::fastpath::v6_at(pkt, 8);
         let dst6 = crate::fastpath::v6_at(pkt, 24);
         let r = &self.engine.relay;
         if r.sixto4 && r.domain.contains(&dst6) {
-            let Some(dst4) = r.domain.embedded_v4(&dst6) else { return false };
+            let Some(dst4) = r.domain.embedded_v4(&dst6) else {
+                return false;
+            };
             if r.bogon_6to4(dst4) || r.relay_v4.contains(dst4) {
                 return false;
             }
@@ -264,7 +339,9 @@ impl SlowPath {
             let tos = 0;
             let (df, ttl) = (r.df, r.ttl);
             let mut f = Frame::new(&mut self.scratch, HEADROOM, len, Port::V6);
-            let v = self.engine.encap_v4(&mut f, HEADROOM, len, None, src4, dst4, tos, df, ttl, None, false);
+            let v = self.engine.encap_v4(
+                &mut f, HEADROOM, len, None, src4, dst4, tos, df, ttl, None, false,
+            );
             return emit(v, &f, out);
         }
         if r.teredo && teredo::is_teredo(&dst6) {
@@ -273,7 +350,12 @@ impl SlowPath {
         }
         let eg = r.egress_v6;
         let start = HEADROOM - eg.l2_len();
-        crate::fastpath::write_l2(&mut self.scratch, start, &eg, xrelay_wire::ethernet::ETHERTYPE_IPV6);
+        crate::fastpath::write_l2(
+            &mut self.scratch,
+            start,
+            &eg,
+            xrelay_wire::ethernet::ETHERTYPE_IPV6,
+        );
         out.transmit(Port::V6, &self.scratch[start..HEADROOM + len]);
         true
     }
@@ -284,7 +366,9 @@ impl SlowPath {
     /// frame (hop limit −1: it is being forwarded) and send or queue it.
     fn teredo_tx(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
         let Some(loc) = locate(frame) else { return };
-        let Some(pkt) = frame.get(loc.offset..loc.offset + loc.len) else { return };
+        let Some(pkt) = frame.get(loc.offset..loc.offset + loc.len) else {
+            return;
+        };
         let mut pkt = pkt.to_vec();
         pkt[7] = pkt[7].saturating_sub(1);
         if loc.via == Via::SixToFour {
@@ -306,7 +390,13 @@ impl SlowPath {
     /// Sends `pkt` (an IPv6 packet to a Teredo address) to its peer's
     /// verified mapping, or queues it and bubbles (RFC 4380 §5.4.1).
     /// Returns false when the packet was dropped (and reported).
-    fn teredo_send_or_queue(&mut self, pkt: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output) -> bool {
+    fn teredo_send_or_queue(
+        &mut self,
+        pkt: &[u8],
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) -> bool {
         let dst6 = crate::fastpath::v6_at(pkt, 24);
         let src6 = crate::fastpath::v6_at(pkt, 8);
         let (now_s, now_ms) = (now.secs(), now.millis());
@@ -333,7 +423,9 @@ impl SlowPath {
                 i
             }
         };
-        let Some(p) = peers.get(idx) else { return false };
+        let Some(p) = peers.get(idx) else {
+            return false;
+        };
         p.touch_lookup(now_s);
         if let Some((a, port)) = p.sendable(now_s) {
             self.send_teredo(pkt, a, port, out);
@@ -355,7 +447,13 @@ impl SlowPath {
             }
         }
         // T6-11
-        if !peers.enqueue(idx, pkt, self.queue_pkts, self.queue_bytes, self.queue_total) {
+        if !peers.enqueue(
+            idx,
+            pkt,
+            self.queue_pkts,
+            self.queue_bytes,
+            self.queue_total,
+        ) {
             return self.teredo_drop(R::T6_11QueueFull, pkt, out);
         }
         self.engine.counters.event(Event::Queued);
@@ -372,14 +470,23 @@ impl SlowPath {
     /// Bubbles for peer `idx` if RFC 4380 §5.2.6 allows: ≥ 2 s since the
     /// last transmission, < 4 in the current 300 s window. Schedules the
     /// next timer-driven retry.
-    fn send_bubbles(&mut self, idx: u32, dst6: &Ipv6Addr, peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
+    fn send_bubbles(
+        &mut self,
+        idx: u32,
+        dst6: &Ipv6Addr,
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) {
         let now_ms = now.millis();
         let Some(p) = peers.get_mut(idx) else { return };
         if now_ms.saturating_sub(p.window_start_ms) >= BUBBLE_WINDOW_MS {
             p.window_start_ms = now_ms;
             p.bubbles = 0;
         }
-        let spaced = p.last_tx_ms.is_none_or(|t| now_ms.saturating_sub(t) >= BUBBLE_SPACING_MS);
+        let spaced = p
+            .last_tx_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= BUBBLE_SPACING_MS);
         if !spaced || p.bubbles >= BUBBLE_BUDGET {
             self.engine.counters.event(Event::BubbleDeferred);
             return;
@@ -415,17 +522,38 @@ impl SlowPath {
     /// UDP/IPv4 from the relay's Teredo address:port.
     fn send_teredo(&mut self, pkt: &[u8], dst4: Ipv4Addr, dport: u16, out: &mut dyn Output) {
         let len = pkt.len();
-        let Some(slot) = self.scratch.get_mut(HEADROOM..HEADROOM + len) else { return };
+        let Some(slot) = self.scratch.get_mut(HEADROOM..HEADROOM + len) else {
+            return;
+        };
         slot.copy_from_slice(pkt);
         let r = &self.engine.relay;
         let (src4, sport, ttl) = (r.teredo_addr, r.teredo_port, r.teredo_ttl);
         let mut f = Frame::new(&mut self.scratch, HEADROOM, len, Port::V6);
-        let v = self.engine.encap_v4(&mut f, HEADROOM, len, None, src4, dst4, 0, false, ttl, Some((sport, dport)), false);
+        let v = self.engine.encap_v4(
+            &mut f,
+            HEADROOM,
+            len,
+            None,
+            src4,
+            dst4,
+            0,
+            false,
+            ttl,
+            Some((sport, dport)),
+            false,
+        );
         emit(v, &f, out);
     }
 
     /// T4-07 … T4-09 state update, queue flush, then the forward checks.
-    fn teredo_rx(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output, depth: u8) {
+    fn teredo_rx(
+        &mut self,
+        frame: &[u8],
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+        depth: u8,
+    ) {
         let l2 = l2_len(frame);
         let t = match self.engine.teredo_checks(frame, l2) {
             Ok(t) => t,
@@ -455,7 +583,9 @@ impl SlowPath {
             // miredo's symmetric-NAT extension: a bubble answering the
             // bubble we sent toward this peer's address-embedded mapping.
             let dst6 = crate::fastpath::v6_at(frame, t.offset + 24);
-            let proof = t.bubble && self.engine.relay.symmetric_nat_bubbles && dst6 == self.bubble_source(c4, cport);
+            let proof = t.bubble
+                && self.engine.relay.symmetric_nat_bubbles
+                && dst6 == self.bubble_source(c4, cport);
             if !proof {
                 self.engine.counters.drop(R::T4_06MappingMismatch);
                 return out.dropped(R::T4_06MappingMismatch, frame);
@@ -477,7 +607,9 @@ impl SlowPath {
         }
         let q = peers.take_queue(idx);
         if !q.is_empty() {
-            self.engine.counters.event_n(Event::QueueFlushed, q.len() as u64);
+            self.engine
+                .counters
+                .event_n(Event::QueueFlushed, q.len() as u64);
         }
         for pkt in q.iter() {
             self.send_teredo(pkt, t.src4, t.sport, out);
@@ -487,7 +619,9 @@ impl SlowPath {
             self.engine.counters.event(Event::BubbleRx);
             return out.consumed(frame);
         }
-        self.rerun(frame, &[], depth, peers, now, out, |e, f, p, n| e.teredo_forward(f, t.offset, t.len, p, n));
+        self.rerun(frame, &[], depth, peers, now, out, |e, f, p, n| {
+            e.teredo_forward(f, t.offset, t.len, p, n)
+        });
     }
 
     /// Copies `l2 ‖ body` into this depth's buffer with headroom, runs `run`
@@ -529,7 +663,14 @@ impl SlowPath {
 
     // ---- reassembly and ICMPv4 ----------------------------------------------
 
-    fn reassemble(&mut self, frame: &[u8], peers: &mut PeerTable, now: Now, out: &mut dyn Output, depth: u8) {
+    fn reassemble(
+        &mut self,
+        frame: &[u8],
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+        depth: u8,
+    ) {
         let l2 = l2_len(frame);
         let Some(ip) = frame.get(l2..) else { return };
         let total = usize::from(crate::fastpath::be16(ip, 2)).min(ip.len());
@@ -546,7 +687,9 @@ impl SlowPath {
                 out.consumed(frame);
                 self.engine.counters.event(Event::Reassembled);
                 let hdr = frame.get(..l2).unwrap_or(&[]);
-                self.rerun(hdr, &pkt, depth, peers, now, out, |e, f, p, n| e.process_frame(f, p, n));
+                self.rerun(hdr, &pkt, depth, peers, now, out, |e, f, p, n| {
+                    e.process_frame(f, p, n)
+                });
             }
         }
     }
@@ -559,7 +702,10 @@ impl SlowPath {
         let total = usize::from(crate::fastpath::be16(ip, 2)).min(ip.len());
         let msg = ip.get(ihl..total).unwrap_or(&[]);
         let ok = icmpv4::Packet::new_checked(msg).is_ok_and(|p| p.verify_checksum());
-        let (typ, code) = (msg.first().copied().unwrap_or(0), msg.get(1).copied().unwrap_or(0));
+        let (typ, code) = (
+            msg.first().copied().unwrap_or(0),
+            msg.get(1).copied().unwrap_or(0),
+        );
         let quote = msg.get(8..).unwrap_or(&[]);
         let qihl = usize::from(quote.first().copied().unwrap_or(0) & 0x0f) * 4;
         let r = &self.engine.relay;
@@ -569,9 +715,11 @@ impl SlowPath {
             R::E03Ignored
         } else if qproto == 41 {
             let inner = quote.get(qihl..).unwrap_or(&[]);
-            if typ == icmpv4::msg_type::DST_UNREACHABLE && code == icmpv4::unreach_code::FRAG_NEEDED {
+            if typ == icmpv4::msg_type::DST_UNREACHABLE && code == icmpv4::unreach_code::FRAG_NEEDED
+            {
                 R::E01FragNeeded
-            } else if ((typ == icmpv4::msg_type::DST_UNREACHABLE && code != icmpv4::unreach_code::SOURCE_ROUTE_FAILED)
+            } else if ((typ == icmpv4::msg_type::DST_UNREACHABLE
+                && code != icmpv4::unreach_code::SOURCE_ROUTE_FAILED)
                 || (typ == icmpv4::msg_type::TIME_EXCEEDED && code == 0))
                 && inner.len() >= 40
             {
@@ -607,7 +755,14 @@ impl SlowPath {
 
     /// An ICMPv6 error about a (possibly truncated) quoted IPv6 packet: the
     /// payload-length field may exceed what was quoted, so it is clamped.
-    fn send_error_quoted(&mut self, inner: &[u8], error: IcmpError, peers: &mut PeerTable, now: Now, out: &mut dyn Output) {
+    fn send_error_quoted(
+        &mut self,
+        inner: &[u8],
+        error: IcmpError,
+        peers: &mut PeerTable,
+        now: Now,
+        out: &mut dyn Output,
+    ) {
         let mut pkt = inner.to_vec();
         let plen = (pkt.len() - 40).min(usize::from(u16::MAX)) as u16;
         let claimed = crate::fastpath::be16(&pkt, 4);

@@ -36,7 +36,10 @@ pub enum SlowKind {
     /// The frame fails check `reason` and the relay answers with an ICMPv6
     /// error (S4-09, S4-10, S6-01, S6-07, S6-08, T4-12, T6-01, T6-06, T6-07).
     /// The drop counter has already moved.
-    Icmp { reason: DropReason, error: IcmpError },
+    Icmp {
+        reason: DropReason,
+        error: IcmpError,
+    },
     /// Echo Request to one of the relay's own addresses (S4-08, S6-04).
     Echo,
     /// Native IPv6 to a Teredo peer without a trusted, valid entry (T6-09).

@@ -30,14 +30,24 @@ const V6_A2_OUT: &str = "
 #[test]
 fn v6_a1_native_to_6to4() {
     let mut p = pipeline(&lab());
-    let r = run(&mut p, Port::V6, &eth_in(Port::V6, &dump(V6_A1_IN)), Now::from_secs(1));
+    let r = run(
+        &mut p,
+        Port::V6,
+        &eth_in(Port::V6, &dump(V6_A1_IN)),
+        Now::from_secs(1),
+    );
     assert_eq!(r.tx, vec![(Port::V4, eth_out(Port::V4, &dump(V6_A1_OUT)))]);
 }
 
 #[test]
 fn v6_a2_6to4_to_native() {
     let mut p = pipeline(&lab());
-    let r = run(&mut p, Port::V4, &eth_in(Port::V4, &dump(V6_A2_IN)), Now::from_secs(1));
+    let r = run(
+        &mut p,
+        Port::V4,
+        &eth_in(Port::V4, &dump(V6_A2_IN)),
+        Now::from_secs(1),
+    );
     assert_eq!(r.tx, vec![(Port::V6, eth_out(Port::V6, &dump(V6_A2_OUT)))]);
 }
 
@@ -64,7 +74,8 @@ fn v6_a3_probe_echo() {
 #[test]
 fn v6_a4_traffic_class_copied() {
     let mut p = pipeline(&lab());
-    let inp = hex("6b90000000003b4020010db80000000000000000000000012002c000020100000000000000000001");
+    let inp =
+        hex("6b90000000003b4020010db80000000000000000000000012002c000020100000000000000000001");
     let want = hex("45b9003c0000000040299485c0586301c00002016b90000000003b3f20010db80000000000000000000000012002c000020100000000000000000001");
     let r = run(&mut p, Port::V6, &eth_in(Port::V6, &inp), Now::from_secs(1));
     assert_eq!(r.tx, vec![(Port::V4, eth_out(Port::V4, &want))]);
@@ -134,14 +145,20 @@ fn s5_7_teredo_exchange() {
 
     // Step 3: data from the client.
     let r = run(&mut p, Port::V4, &eth_in(Port::V4, &dump(S57_STEP3)), t);
-    assert_eq!(r.tx, vec![(Port::V6, eth_out(Port::V6, &dump(S57_STEP3_OUT)))]);
+    assert_eq!(
+        r.tx,
+        vec![(Port::V6, eth_out(Port::V6, &dump(S57_STEP3_OUT)))]
+    );
 
     // Step 3b: with an RFC 6081 trailer.
     let mut s3b = hex("4500005a0000000040117c83c000020acb00710520000dd900469ad0");
     s3b.extend_from_slice(&dump(S57_STEP3)[28..]);
     s3b.extend_from_slice(&hex("0104deadbeef"));
     let r = run(&mut p, Port::V4, &eth_in(Port::V4, &s3b), t);
-    assert_eq!(r.tx, vec![(Port::V6, eth_out(Port::V6, &dump(S57_STEP3_OUT)))]);
+    assert_eq!(
+        r.tx,
+        vec![(Port::V6, eth_out(Port::V6, &dump(S57_STEP3_OUT)))]
+    );
 }
 
 /// Recomputes the UDP checksum of an IPv4/UDP packet (20-byte header).
@@ -152,6 +169,9 @@ pub fn fix_udp_checksum(p: &mut [u8]) {
     let dst = std::net::Ipv4Addr::new(p[16], p[17], p[18], p[19]);
     let ulen = u16::from_be_bytes([p[24], p[25]]);
     let ph = xrelay_wire::checksum::pseudo_header_v4(&src, &dst, 17, u32::from(ulen));
-    let c = !xrelay_wire::checksum::combine(&[ph, xrelay_wire::checksum::data(&p[20..20 + usize::from(ulen)])]);
+    let c = !xrelay_wire::checksum::combine(&[
+        ph,
+        xrelay_wire::checksum::data(&p[20..20 + usize::from(ulen)]),
+    ]);
     p[26..28].copy_from_slice(&c.to_be_bytes());
 }

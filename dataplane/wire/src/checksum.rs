@@ -29,15 +29,16 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 ///
 /// Adding the high part back into the low part is the end-around carry of
 /// RFC 1071 §2(C), applied until nothing is left above bit 15.
+/// Each halving adds the two halves with the carry out wrapped back in; the
+/// carry can always be absorbed (a sum that overflowed is at most
+/// `2^n − 2`), so two halvings (an `add`/`adc` pair each) reach 16 bits,
+/// and a nonzero sum never folds to zero.
 #[inline]
-const fn fold(mut sum: u64) -> u16 {
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    // Four rounds take any u64 below 0x1_0000 (64 → 33 → 18 → 17 → 16 bits),
-    // so the cast drops only zero bits.
-    sum as u16
+const fn fold(sum: u64) -> u16 {
+    let (s, c) = (sum as u32).overflowing_add((sum >> 32) as u32);
+    let s = s + c as u32;
+    let (s, c) = (s as u16).overflowing_add((s >> 16) as u16);
+    s + c as u16
 }
 
 /// Splits a big-endian 64-bit word into two 32-bit halves so that up to
@@ -50,26 +51,75 @@ const fn halves(word: u64) -> u64 {
 /// Folded 16-bit ones' complement sum (RFC 1071) of `data`, not inverted.
 ///
 /// An odd trailing byte is padded with a zero byte on the right, as RFC 1071
-/// §4.1 does. The loop adds 64-bit big-endian words: RFC 1071 §2(B) allows any
-/// word width that is a multiple of 16 bits, and the compiler vectorises it.
+/// §4.1 does. The loop adds native-order 64-bit words with end-around carry
+/// (an `add`/`adc` pair per word on x86-64) and swaps the folded result
+/// once: RFC 1071 §2(B) allows any word width that is a multiple of 16 bits,
+/// and a sum taken in swapped byte order is the swapped sum. Every partial
+/// word keeps its 16-bit pairs in native order too (a 4-byte tail added as a
+/// `u32`, a 2-byte one as a `u16`), and since 2^16 ≡ 1 (mod 0xffff) the bit
+/// position a pair is added at does not matter.
 #[inline]
 #[must_use]
 pub fn data(data: &[u8]) -> u16 {
-    let (words, rest) = data.as_chunks::<8>();
-    let mut acc: u64 = 0;
-    for word in words {
-        acc += halves(u64::from_be_bytes(*word));
-    }
-    if !rest.is_empty() {
-        let mut last = [0u8; 8];
-        // `rest` is shorter than 8 bytes, so the prefix always fits.
-        if let Some(dst) = last.get_mut(..rest.len()) {
-            dst.copy_from_slice(rest);
+    data_onto(0, data)
+}
+
+/// `combine(&[sum, data(bytes)])` in one pass: `bytes` added onto an
+/// earlier partial sum (a pseudo-header), folded once.
+#[inline]
+#[must_use]
+pub fn data_onto(sum: u16, data: &[u8]) -> u16 {
+    let (blocks, rest) = data.as_chunks::<64>();
+    // The partial sum is in network order; the loop sums in native order,
+    // into four accumulators so that four carry chains run side by side
+    // (one chain is bound by the add → adc latency, two cycles a word).
+    let mut acc = [u64::from(sum.to_be()), 0, 0, 0];
+    for b in blocks {
+        let (w, _) = b.as_chunks::<8>();
+        for (i, word) in w.iter().enumerate() {
+            acc[i % 4] = add_carry(acc[i % 4], u64::from_ne_bytes(*word));
         }
-        acc += halves(u64::from_be_bytes(last));
     }
-    // A single u64 holds the halves of 2^31 words (16 GiB) without overflow.
-    fold(acc)
+    let mut acc = add_carry(add_carry(acc[0], acc[1]), add_carry(acc[2], acc[3]));
+    // Under 64 bytes left: one step per set bit of the length, no loop.
+    let mut rest = rest;
+    if let Some((w, r)) = rest.split_first_chunk::<32>() {
+        let (w, _) = w.as_chunks::<8>();
+        for word in w {
+            acc = add_carry(acc, u64::from_ne_bytes(*word));
+        }
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<16>() {
+        let (w, _) = w.as_chunks::<8>();
+        for word in w {
+            acc = add_carry(acc, u64::from_ne_bytes(*word));
+        }
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<8>() {
+        acc = add_carry(acc, u64::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<4>() {
+        acc = add_carry(acc, u64::from(u32::from_ne_bytes(*w)));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<2>() {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes(*w)));
+        rest = r;
+    }
+    if let Some(&b) = rest.first() {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([b, 0])));
+    }
+    u16::from_be(fold(acc))
+}
+
+/// `a + b` with the carry out of bit 63 added back in (RFC 1071 §2(C)).
+#[inline(always)]
+const fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, c) = a.overflowing_add(b);
+    s + c as u64
 }
 
 /// Ones' complement addition of partial sums, folded, not inverted.
@@ -212,6 +262,21 @@ mod tests {
         #[test]
         fn fast_sum_equals_reference(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             prop_assert_eq!(data(&bytes), reference(&bytes));
+        }
+
+        #[test]
+        fn data_onto_equals_combine(bytes in proptest::collection::vec(any::<u8>(), 0..300), sum in any::<u16>()) {
+            prop_assert_eq!(data_onto(sum, &bytes), combine(&[sum, data(&bytes)]));
+        }
+
+        #[test]
+        fn fold_equals_reference_fold(x in any::<u64>()) {
+            // Fold by repeated halving, the textbook way.
+            let mut r = x;
+            while r > 0xffff {
+                r = (r & 0xffff) + (r >> 16);
+            }
+            prop_assert_eq!(fold(x), r as u16);
         }
 
         #[test]

@@ -9,13 +9,14 @@
 //! functions in `out` then run the checks of the side the packet leaves by
 //! (§2.6: one hop-limit decrement per traversal) and rewrite the headers.
 
+mod addrs;
 mod out;
 mod sixtofour;
 mod teredo;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use xrelay_wire::{addr, ethernet};
+use xrelay_wire::ethernet;
 
 use crate::config::{Config, ConfigError, MisroutedAction};
 use crate::counters::Counters;
@@ -26,8 +27,8 @@ use crate::relay::Relay;
 use crate::verdict::{DropReason, Event, IcmpError, SlowKind, Verdict};
 use crate::Now;
 
-pub use out::Via;
 pub(crate) use out::write_l2;
+pub use out::Via;
 pub(crate) use sixtofour::ecn_combine;
 
 /// One worker's fast path: its compiled settings, its counters (single
@@ -35,6 +36,9 @@ pub(crate) use sixtofour::ecn_combine;
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub(crate) relay: Relay,
+    /// `relay`'s address sets with membership filters (never changes
+    /// after construction, like `relay`).
+    pub(crate) sets: addrs::RelaySets,
     pub(crate) counters: Counters,
     pub(crate) ids: IdGen,
 }
@@ -57,9 +61,44 @@ pub(crate) fn v4_at(d: &[u8], off: usize) -> Ipv4Addr {
 
 #[inline(always)]
 pub(crate) fn v6_at(d: &[u8], off: usize) -> Ipv6Addr {
-    match d.get(off..off + 16).and_then(|b| <[u8; 16]>::try_from(b).ok()) {
+    match d
+        .get(off..off + 16)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+    {
         Some(b) => Ipv6Addr::from(b),
         None => Ipv6Addr::UNSPECIFIED,
+    }
+}
+
+/// The 40-byte IPv6 header at `off` of `d`. Callers have checked that a
+/// packet of at least 40 bytes starts there (C-10 framing), so the zero
+/// header (`::` to `::`, hop limit 0) of a short slice is never used.
+#[inline(always)]
+pub(crate) fn ipv6_header(d: &[u8], off: usize) -> &[u8; 40] {
+    match d.get(off..).and_then(|s| s.first_chunk::<40>()) {
+        Some(h) => h,
+        None => &[0; 40],
+    }
+}
+
+/// Source address of an IPv6 header, as an integer (`Ipv6Addr::to_bits`).
+#[inline(always)]
+pub(crate) fn src_bits(h: &[u8; 40]) -> u128 {
+    <[u8; 16]>::try_from(&h[8..24]).map_or(0, u128::from_be_bytes)
+}
+
+/// Destination address of an IPv6 header, as an integer.
+#[inline(always)]
+pub(crate) fn dst_bits(h: &[u8; 40]) -> u128 {
+    <[u8; 16]>::try_from(&h[24..40]).map_or(0, u128::from_be_bytes)
+}
+
+/// Host-order IPv4 address at `off` (0.0.0.0 beyond the end).
+#[inline(always)]
+pub(crate) fn v4_bits(d: &[u8], off: usize) -> u32 {
+    match d.get(off..).and_then(|s| s.first_chunk::<4>()) {
+        Some(b) => u32::from_be_bytes(*b),
+        None => 0,
     }
 }
 
@@ -75,7 +114,13 @@ pub(crate) fn check_ipv4(ip: &[u8]) -> Option<(usize, usize)> {
     if total < ihl || total > ip.len() {
         return None;
     }
-    if xrelay_wire::checksum::data(ip.get(..ihl)?) != 0xffff {
+    // Option-less headers get a sum of fixed length, which inlines to three
+    // adds; options take the general loop.
+    let sum = match ip.first_chunk::<20>() {
+        Some(h) if ihl == 20 => xrelay_wire::checksum::data(h),
+        _ => xrelay_wire::checksum::data(ip.get(..ihl)?),
+    };
+    if sum != 0xffff {
         return None;
     }
     Some((ihl, total))
@@ -98,21 +143,23 @@ pub(crate) fn check_ipv6(p: &[u8]) -> Option<usize> {
     (len <= p.len()).then_some(len)
 }
 
-/// C-11: sources the relay never forwards from.
-#[inline]
-pub(crate) fn bad_source_v6(a: &Ipv6Addr) -> bool {
-    addr::is_multicast_v6(a)
-        || addr::is_link_local_v6(a)
-        || addr::is_unspecified_or_loopback_v6(a)
-        || (a.to_bits() >> 32) == 0xffff // IPv4-mapped ::ffff:0:0/96
-        || (a.to_bits() >> 32) == 0 // IPv4-compatible ::/96
+/// C-11: sources the relay never forwards from (the address as bits).
+#[inline(always)]
+pub(crate) fn bad_source_v6(b: u128) -> bool {
+    (b >> 120) == 0xff // multicast ff00::/8
+        || (b >> 118) == 0xfe80 >> 6 // link-local fe80::/10
+        || b <= 1 // :: and ::1
+        || (b >> 32) == 0xffff // IPv4-mapped ::ffff:0:0/96
+        || (b >> 32) == 0 // IPv4-compatible ::/96
 }
 
 impl Engine {
     /// An engine for worker `worker` of `workers`; `seed` randomises IDs.
     pub fn new(cfg: &Config, worker: u16, workers: u16, seed: u64) -> Result<Engine, ConfigError> {
+        let relay = Relay::new(cfg)?;
         Ok(Engine {
-            relay: Relay::new(cfg)?,
+            sets: addrs::RelaySets::new(&relay),
+            relay,
             counters: Counters::default(),
             ids: IdGen::new(worker, workers, seed),
         })
@@ -138,7 +185,13 @@ impl Engine {
 
     /// Processes a batch: one verdict per frame (`verdicts` is filled up to
     /// `min(frames.len(), verdicts.len())`). `now` is read once per batch.
-    pub fn process(&mut self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict], peers: &PeerTable, now: Now) {
+    pub fn process(
+        &mut self,
+        frames: &mut [Frame<'_>],
+        verdicts: &mut [Verdict],
+        peers: &PeerTable,
+        now: Now,
+    ) {
         for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
             *v = self.process_frame(f, peers, now);
         }
@@ -208,7 +261,7 @@ impl Engine {
         let dst = v4_at(ip, 16);
         match ip[9] {
             xrelay_wire::ipv4::protocol::IPV6
-                if self.relay.sixto4 && self.relay.sixto4_v4.contains(dst) =>
+                if self.relay.sixto4 && self.sets.sixto4_v4.contains(dst.to_bits()) =>
             {
                 self.decap_6to4(f, l2, peers, now)
             }
@@ -217,10 +270,10 @@ impl Engine {
             {
                 self.receive_teredo(f, l2, peers, now)
             }
-            xrelay_wire::ipv4::protocol::ICMP if self.relay.relay_v4.contains(dst) => {
+            xrelay_wire::ipv4::protocol::ICMP if self.is_relay_v4(dst.to_bits()) => {
                 self.icmp4(f, l2)
             }
-            _ if self.relay.relay_v4.contains(dst) => self.pass(Event::PassNotRelayProto),
+            _ if self.is_relay_v4(dst.to_bits()) => self.pass(Event::PassNotRelayProto),
             _ => self.pass(Event::PassNotOurs),
         }
     }
@@ -253,8 +306,9 @@ impl Engine {
         if p.len() < 40 {
             return self.pass(Event::PassNotOurs);
         }
-        let dst = v6_at(p, 24);
-        if addr::is_multicast_v6(&dst) {
+        let h = ipv6_header(p, 0);
+        let dst = dst_bits(h);
+        if dst >> 120 == 0xff {
             // C-12 / T6-02: an IPv6 multicast destination in a unicast frame
             // (RFC 2464 §7 maps them to 33:33:xx) is bogus for a relay.
             return if self.relay.teredo {
@@ -265,14 +319,14 @@ impl Engine {
                 self.pass(Event::PassNotOurs)
             };
         }
-        if !self.relay.is_managed(&dst) {
+        if !self.relay.is_managed(&Ipv6Addr::from_bits(dst)) {
             return self.pass(Event::PassNotOurs);
         }
         let Some(len) = check_ipv6(p) else {
             return self.drop(DropReason::C10BadIpv6);
         };
-        let off = f.head() + l2;
-        self.egress(f, off, len, Via::Native, None, peers, now)
+        let p = out::Pkt::new(f.head() + l2, len, h);
+        self.egress(f, p, Via::Native, None, peers, now)
     }
 
     /// S6-01 / T6-01: a managed destination the relay does not translate.

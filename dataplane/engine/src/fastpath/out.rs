@@ -10,9 +10,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use xrelay_wire::{addr, checksum, ethernet, sixtofour, teredo};
+use xrelay_wire::{checksum, ethernet, sixtofour, teredo};
 
-use super::{bad_source_v6, Engine};
+use super::addrs::sane_6to4;
+use super::{bad_source_v6, dst_bits, ipv6_header, src_bits, Engine};
 use crate::config::TosMode;
 use crate::frame::Frame;
 use crate::peers::PeerTable;
@@ -31,6 +32,34 @@ pub enum Via {
     Teredo,
 }
 
+/// The IPv6 packet an egress works on: where it lies in the buffer and the
+/// header fields the checks read, taken once by the ingress path from the
+/// header it validated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pkt {
+    /// Offset of the IPv6 header, absolute in the buffer.
+    pub off: usize,
+    /// `40 + payload length`.
+    pub len: usize,
+    /// Source and destination address (`Ipv6Addr::to_bits`).
+    pub src: u128,
+    pub dst: u128,
+    pub hop: u8,
+}
+
+impl Pkt {
+    #[inline(always)]
+    pub(crate) fn new(off: usize, len: usize, h: &[u8; 40]) -> Pkt {
+        Pkt {
+            off,
+            len,
+            src: src_bits(h),
+            dst: dst_bits(h),
+            hop: h[7],
+        }
+    }
+}
+
 /// Where a Teredo packet goes: the peer's verified mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mapping {
@@ -39,12 +68,61 @@ pub(crate) struct Mapping {
 }
 
 impl Engine {
-    /// Runs the egress checks for the IPv6 packet at `off` (absolute in the
-    /// buffer, `len` bytes) and rewrites the frame. `ecn` is a new inner ECN
-    /// codepoint from RFC 6040 decapsulation.
-    #[inline]
-    #[expect(clippy::too_many_arguments, reason = "hot path: explicit values, no struct packing")]
+    /// Runs the egress checks for the IPv6 packet `p` and rewrites the
+    /// frame. `ecn` is a new inner ECN codepoint from RFC 6040
+    /// decapsulation.
+    #[inline(always)]
     pub(crate) fn egress(
+        &mut self,
+        f: &mut Frame<'_>,
+        p: Pkt,
+        via: Via,
+        ecn: Option<u8>,
+        peers: &PeerTable,
+        now: Now,
+    ) -> Verdict {
+        let r = &self.relay;
+        // `via` is a constant at each call site: native ingress gets the
+        // tunnel egresses inline, tunnelled ingress (rarer cross-path and
+        // hairpin traffic) calls them, which keeps the decapsulating paths
+        // small.
+        if r.sixto4 && self.in_domain(p.dst) {
+            if via == Via::Native {
+                self.egress_6to4(f, p, via, ecn)
+            } else {
+                self.tunnelled_egress_6to4(f, p.off, p.len, via, ecn)
+            }
+        } else if r.teredo && (p.dst >> 96) as u32 == teredo::PREFIX {
+            if via == Via::Native {
+                self.egress_teredo(f, p, via, ecn, peers, now)
+            } else {
+                self.tunnelled_egress_teredo(f, p.off, p.len, via, ecn, peers, now)
+            }
+        } else if via == Via::Native {
+            self.misrouted()
+        } else {
+            self.egress_native(f, p, via, ecn)
+        }
+    }
+
+    /// Out of line, with the header fields read again here, so that the
+    /// caller passes a few scalars rather than spilling its `Pkt`.
+    #[inline(never)]
+    fn tunnelled_egress_6to4(
+        &mut self,
+        f: &mut Frame<'_>,
+        off: usize,
+        len: usize,
+        via: Via,
+        ecn: Option<u8>,
+    ) -> Verdict {
+        let p = Pkt::new(off, len, ipv6_header(f.buf(), off));
+        self.egress_6to4(f, p, via, ecn)
+    }
+
+    #[inline(never)]
+    #[expect(clippy::too_many_arguments, reason = "hot path: explicit values")]
+    fn tunnelled_egress_teredo(
         &mut self,
         f: &mut Frame<'_>,
         off: usize,
@@ -54,102 +132,133 @@ impl Engine {
         peers: &PeerTable,
         now: Now,
     ) -> Verdict {
+        let p = Pkt::new(off, len, ipv6_header(f.buf(), off));
+        self.egress_teredo(f, p, via, ecn, peers, now)
+    }
+
+    /// 6to4 (or 6rd) egress: S6 checks, then protocol 41.
+    #[inline(always)]
+    fn egress_6to4(&mut self, f: &mut Frame<'_>, p: Pkt, via: Via, ecn: Option<u8>) -> Verdict {
+        let (off, len, src6, dst6, hop) = (p.off, p.len, p.src, p.dst, p.hop);
         let b = f.buf();
-        let src6 = super::v6_at(b, off + 8);
-        let dst6 = super::v6_at(b, off + 24);
-        let hop = b.get(off + 7).copied().unwrap_or(0);
         let echo = b.get(off + 6) == Some(&58) && b.get(off + 40) == Some(&128);
-        let r = &self.relay;
-        if r.sixto4 && r.domain.contains(&dst6) {
-            match self.check_6to4_out(&src6, &dst6, hop, len, via, echo) {
-                Ok(dst4) => {
-                    self.counters.event(match via {
-                        Via::Native => Event::SixToFourEncap,
-                        Via::SixToFour => Event::SixRdHairpin,
-                        Via::Teredo => Event::TeredoToSixToFour,
-                    });
-                    let tc = traffic_class(f.buf(), off, ecn);
-                    let tos = match self.relay.tos {
-                        TosMode::Copy => tc,
-                        TosMode::Compat => tc & 0xfc,
-                        TosMode::Fixed(v) => v,
-                    };
-                    let src4 = self.relay.return_source;
-                    let df = self.relay.df;
-                    let ttl = self.relay.ttl;
-                    self.encap_v4(f, off, len, ecn, src4, dst4, tos, df, ttl, None, true)
-                }
-                Err(v) => v,
+        match self.check_6to4_out(src6, dst6, hop, len, via, echo) {
+            Ok(dst4) => {
+                self.counters.event(match via {
+                    Via::Native => Event::SixToFourEncap,
+                    Via::SixToFour => Event::SixRdHairpin,
+                    Via::Teredo => Event::TeredoToSixToFour,
+                });
+                let tc = traffic_class(f.buf(), off, ecn);
+                let tos = match self.relay.tos {
+                    TosMode::Copy => tc,
+                    TosMode::Compat => tc & 0xfc,
+                    TosMode::Fixed(v) => v,
+                };
+                let src4 = self.relay.return_source;
+                let df = self.relay.df;
+                let ttl = self.relay.ttl;
+                let dst4 = Ipv4Addr::from_bits(dst4);
+                self.encap_v4(f, off, len, ecn, src4, dst4, tos, df, ttl, None, true)
             }
-        } else if r.teredo && teredo::is_teredo(&dst6) {
-            match self.check_teredo_out(&src6, &dst6, hop, len, via, peers, now) {
-                Ok(m) => {
-                    self.counters.event(match via {
-                        Via::Native => Event::TeredoTx,
-                        Via::SixToFour => Event::SixToFourToTeredo,
-                        Via::Teredo => Event::TeredoToTeredo,
-                    });
-                    let src4 = self.relay.teredo_addr;
-                    let ttl = self.relay.teredo_ttl;
-                    let sport = self.relay.teredo_port;
-                    // Teredo: TOS 0, DF clear (RFC 4380 §5.1.2; SPEC §1.8).
-                    self.encap_v4(f, off, len, ecn, src4, m.addr, 0, false, ttl, Some((sport, m.port)), true)
-                }
-                Err(v) => v,
-            }
-        } else if via == Via::Native {
-            self.misrouted()
-        } else {
-            // Decapsulated traffic for the native side (S4-10).
-            let mtu = usize::from(self.relay.egress_v6.mtu);
-            if len > mtu {
-                return self.slow_drop(R::S4_10EgressMtu, IcmpError::PacketTooBig(mtu as u16));
-            }
-            self.counters.event(match via {
-                Via::Teredo => Event::TeredoRx,
-                _ => Event::SixToFourDecap,
-            });
-            let eg = self.relay.egress_v6;
-            let Some(start) = off.checked_sub(eg.l2_len()) else {
-                return self.drop(R::NoHeadroom);
-            };
-            let buf = f.buf_mut();
-            forward_ipv6_header(buf, off, ecn);
-            write_l2(buf, start, &eg, ethernet::ETHERTYPE_IPV6);
-            if !f.set_bounds(start, eg.l2_len() + len) {
-                return self.drop(R::NoHeadroom);
-            }
-            f.tx_port = Port::V6;
-            Verdict::Tx
+            Err(v) => v,
         }
     }
 
-    /// S6-02 … S6-09 (SPEC §2.4). Returns the outer IPv4 destination.
-    #[inline]
+    /// Teredo egress: T6 checks and the peer, then UDP.
+    #[inline(always)]
+    fn egress_teredo(
+        &mut self,
+        f: &mut Frame<'_>,
+        p: Pkt,
+        via: Via,
+        ecn: Option<u8>,
+        peers: &PeerTable,
+        now: Now,
+    ) -> Verdict {
+        let (off, len, src6, dst6, hop) = (p.off, p.len, p.src, p.dst, p.hop);
+        match self.check_teredo_out(src6, dst6, hop, len, via, peers, now) {
+            Ok(m) => {
+                self.counters.event(match via {
+                    Via::Native => Event::TeredoTx,
+                    Via::SixToFour => Event::SixToFourToTeredo,
+                    Via::Teredo => Event::TeredoToTeredo,
+                });
+                let src4 = self.relay.teredo_addr;
+                let ttl = self.relay.teredo_ttl;
+                let sport = self.relay.teredo_port;
+                // Teredo: TOS 0, DF clear (RFC 4380 §5.1.2; SPEC §1.8).
+                self.encap_v4(
+                    f,
+                    off,
+                    len,
+                    ecn,
+                    src4,
+                    m.addr,
+                    0,
+                    false,
+                    ttl,
+                    Some((sport, m.port)),
+                    true,
+                )
+            }
+            Err(v) => v,
+        }
+    }
+
+    /// Decapsulated traffic for the native side (S4-10).
+    #[inline(always)]
+    fn egress_native(&mut self, f: &mut Frame<'_>, p: Pkt, via: Via, ecn: Option<u8>) -> Verdict {
+        let Pkt { off, len, .. } = p;
+        let mtu = usize::from(self.relay.egress_v6.mtu);
+        if len > mtu {
+            return self.slow_drop(R::S4_10EgressMtu, IcmpError::PacketTooBig(mtu as u16));
+        }
+        let l2_len = self.relay.egress_v6.l2_len();
+        let Some(start) = off.checked_sub(l2_len) else {
+            return self.drop(R::NoHeadroom);
+        };
+        self.counters.event(match via {
+            Via::Teredo => Event::TeredoRx,
+            _ => Event::SixToFourDecap,
+        });
+        let buf = f.buf_mut();
+        forward_ipv6_header(buf, off, ecn);
+        write_l2(buf, start, &self.relay.egress_v6, ethernet::ETHERTYPE_IPV6);
+        if !f.set_bounds(start, l2_len + len) {
+            return self.drop(R::NoHeadroom);
+        }
+        f.tx_port = Port::V6;
+        Verdict::Tx
+    }
+
+    /// S6-02 … S6-09 (SPEC §2.4) on the addresses as bits. Returns the
+    /// outer IPv4 destination, host order.
+    #[inline(always)]
     fn check_6to4_out(
         &mut self,
-        src6: &Ipv6Addr,
-        dst6: &Ipv6Addr,
+        src6: u128,
+        dst6: u128,
         hop: u8,
         len: usize,
         via: Via,
         echo: bool,
-    ) -> Result<Ipv4Addr, Verdict> {
+    ) -> Result<u32, Verdict> {
         let r = &self.relay;
         // S6-02
-        if !addr::is_6to4_sane_v6(src6) || !addr::is_6to4_sane_v6(dst6) {
+        if !sane_6to4(src6) || !sane_6to4(dst6) {
             return Err(self.drop(R::S6_02BadIpv6Address));
         }
-        let Some(dst4) = r.domain.embedded_v4(dst6) else {
+        let Some(dst4) = self.embedded_v4(dst6) else {
             return Err(self.drop(R::S6_02BadIpv6Address));
         };
         // S6-03: silent (RFC 3056 §9).
-        if r.bogon_6to4(dst4) {
+        if self.bogon_6to4(dst4) {
             return Err(self.drop(R::S6_03BogonEmbedded));
         }
         // S6-04: never encapsulate to ourselves (RFC 3964 §5.1).
-        if r.relay_v4.contains(dst4) {
-            return Err(if r.is_local_v6(dst6) {
+        if self.is_relay_v4(dst4) {
+            return Err(if r.is_local_v6(&Ipv6Addr::from_bits(dst6)) {
                 if echo {
                     self.local_v6()
                 } else {
@@ -160,26 +269,24 @@ impl Engine {
             });
         }
         // S6-04b (SPEC §1.9): the anycast block would route to some relay.
-        if !r.sixrd && in_anycast_block(dst4) {
+        if !r.sixrd && in_anycast_block(Ipv4Addr::from_bits(dst4)) {
             return Err(self.drop(R::S6_04bAnycastBlock));
         }
         if via != Via::SixToFour {
             // S6-05 (RFC 3964 §5.1): a 6to4 source must match our outer source.
-            if let Some(sv4) = r.domain.embedded_v4(src6) {
-                if sv4 != r.return_source {
+            let src_v4 = self.embedded_v4(src6);
+            if let Some(sv4) = src_v4 {
+                if sv4 != r.return_source.to_bits() {
                     return Err(self.drop(R::S6_05SpoofedSource));
                 }
             }
             // S6-06 (RFC 6324 §3.3)
-            if r.embeds_relay_v4(src6) || (r.sixrd && r.domain.embedded_v4(src6).is_some()) {
+            if self.embeds_relay_v4(src6) || (r.sixrd && src_v4.is_some()) {
                 return Err(self.drop(R::S6_06LoopAddress));
             }
             // S6-09
-            if !r.native_allow.is_empty() {
-                let s = src6.to_bits();
-                if !r.native_allow.iter().any(|(p, m)| s & m == *p) {
-                    return Err(self.drop(R::S6_09NotAllowedSource));
-                }
+            if !r.native_allow.is_empty() && !r.native_allow.iter().any(|(p, m)| src6 & m == *p) {
+                return Err(self.drop(R::S6_09NotAllowedSource));
             }
         }
         // S6-07
@@ -195,12 +302,12 @@ impl Engine {
     }
 
     /// T6-02 … T6-13 and the peer lookup (SPEC §3.6).
-    #[inline]
+    #[inline(always)]
     #[expect(clippy::too_many_arguments, reason = "hot path: explicit values")]
     fn check_teredo_out(
         &mut self,
-        src6: &Ipv6Addr,
-        dst6: &Ipv6Addr,
+        src6: u128,
+        dst6: u128,
         hop: u8,
         len: usize,
         via: Via,
@@ -212,19 +319,19 @@ impl Engine {
         if bad_source_v6(src6) {
             return Err(self.drop(R::T6_05BadSource));
         }
-        let o = dst6.octets();
-        let server = Ipv4Addr::new(o[4], o[5], o[6], o[7]);
-        let (client, _) = teredo::mapping(dst6);
+        // Server field and de-obfuscated client (teredo::mapping), host order.
+        let server = (dst6 >> 64) as u32;
+        let client = !(dst6 as u32);
         // T6-03 (miredo: the server field must be global and non-zero)
-        if server.is_unspecified() || r.bogon_teredo(server) {
+        if server == 0 || self.bogon_teredo(server) {
             return Err(self.drop(R::T6_03BogonServer));
         }
         // T6-04 (RFC 4380 §5.4.1 MUST silently discard)
-        if r.bogon_teredo(client) {
+        if self.bogon_teredo(client) {
             return Err(self.drop(R::T6_04BogonClient));
         }
         // T6-13
-        if r.relay_v4.contains(client) || r.relay_v4.contains(server) {
+        if self.is_relay_v4(client) || self.is_relay_v4(server) {
             return Err(self.drop(R::T6_13OwnIpv4));
         }
         // T6-06
@@ -238,7 +345,7 @@ impl Engine {
         }
         // T6-08: trusted, valid entry → send; anything else is T6-09 work
         // for the slow path (queue, bubbles, budget).
-        if let Some(p) = peers.find(dst6) {
+        if let Some(p) = peers.find(&Ipv6Addr::from_bits(dst6)) {
             p.touch_lookup(now.secs());
             if let Some((a, pt)) = p.sendable(now.secs()) {
                 return Ok(Mapping { addr: a, port: pt });
@@ -254,8 +361,11 @@ impl Engine {
     }
 
     /// Writes `[L2][IPv4][UDP?]` in front of the IPv6 packet at `off`.
-    #[inline]
-    #[expect(clippy::too_many_arguments, reason = "hot path: explicit header values")]
+    #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "hot path: explicit header values"
+    )]
     pub(crate) fn encap_v4(
         &mut self,
         f: &mut Frame<'_>,
@@ -270,7 +380,7 @@ impl Engine {
         udp: Option<(u16, u16)>,
         forwarded: bool,
     ) -> Verdict {
-        let eg = self.relay.egress_v4;
+        let eg = &self.relay.egress_v4;
         let udp_len = if udp.is_some() { 8 } else { 0 };
         let ip_len = 20 + udp_len + len;
         let Some(ip_off) = off.checked_sub(20 + udp_len) else {
@@ -288,11 +398,22 @@ impl Engine {
         if forwarded {
             forward_ipv6_header(buf, off, ecn);
         }
-        write_ipv4(buf, ip_off, tos, ip_len as u16, id, df, ttl, proto, src4, dst4);
+        write_ipv4(
+            buf,
+            ip_off,
+            tos,
+            ip_len as u16,
+            id,
+            df,
+            ttl,
+            proto,
+            src4,
+            dst4,
+        );
         if let Some((sport, dport)) = udp {
             write_udp(buf, ip_off + 20, src4, dst4, sport, dport, (8 + len) as u16);
         }
-        write_l2(buf, start, &eg, ethernet::ETHERTYPE_IPV4);
+        write_l2(buf, start, eg, ethernet::ETHERTYPE_IPV4);
         if !f.set_bounds(start, eg.l2_len() + ip_len) {
             return self.drop(R::NoHeadroom);
         }
@@ -343,8 +464,8 @@ pub(crate) fn write_l2(b: &mut [u8], at: usize, eg: &Egress, ethertype: u16) {
 }
 
 /// A 20-byte IPv4 header with a fresh checksum computed from the values
-/// (no second pass over memory).
-#[inline]
+/// (no second pass over memory), stored as five 32-bit words.
+#[inline(always)]
 #[expect(clippy::too_many_arguments, reason = "one value per header field")]
 pub(crate) fn write_ipv4(
     b: &mut [u8],
@@ -373,24 +494,32 @@ pub(crate) fn write_ipv4(
     let sum = (sum & 0xffff) + (sum >> 16);
     let sum = (sum & 0xffff) + (sum >> 16);
     let csum = !(sum as u16);
-    if let Some(h) = b.get_mut(at..at + 20) {
-        h[0] = 0x45;
-        h[1] = tos;
-        h[2..4].copy_from_slice(&total.to_be_bytes());
-        h[4..6].copy_from_slice(&id.to_be_bytes());
-        h[6..8].copy_from_slice(&flags.to_be_bytes());
-        h[8] = ttl;
-        h[9] = proto;
-        h[10..12].copy_from_slice(&csum.to_be_bytes());
-        h[12..16].copy_from_slice(&src.octets());
-        h[16..20].copy_from_slice(&dst.octets());
+    if let Some(h) = b.get_mut(at..).and_then(|h| h.first_chunk_mut::<20>()) {
+        let words = [
+            0x4500_0000 | u32::from(tos) << 16 | u32::from(total),
+            u32::from(id) << 16 | u32::from(flags),
+            u32::from(ttl) << 24 | u32::from(proto) << 16 | u32::from(csum),
+            s,
+            d,
+        ];
+        for (w, v) in h.chunks_exact_mut(4).zip(words) {
+            w.copy_from_slice(&v.to_be_bytes());
+        }
     }
 }
 
 /// UDP header with the checksum always filled (SPEC §3.4 DESIGN): the
 /// Teredo payload follows the header in the buffer.
 #[inline]
-pub(crate) fn write_udp(b: &mut [u8], at: usize, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, ulen: u16) {
+pub(crate) fn write_udp(
+    b: &mut [u8],
+    at: usize,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    ulen: u16,
+) {
     let end = at + usize::from(ulen);
     if let Some(h) = b.get_mut(at..at + 8) {
         h[0..2].copy_from_slice(&sport.to_be_bytes());
@@ -398,9 +527,8 @@ pub(crate) fn write_udp(b: &mut [u8], at: usize, src: Ipv4Addr, dst: Ipv4Addr, s
         h[4..6].copy_from_slice(&ulen.to_be_bytes());
         h[6..8].copy_from_slice(&[0, 0]);
     }
-    let data = b.get(at..end).map_or(0, checksum::data);
     let ph = checksum::pseudo_header_v4(&src, &dst, 17, u32::from(ulen));
-    let mut c = !checksum::combine(&[ph, data]);
+    let mut c = !b.get(at..end).map_or(ph, |d| checksum::data_onto(ph, d));
     if c == 0 {
         c = 0xffff;
     }
@@ -412,5 +540,5 @@ pub(crate) fn write_udp(b: &mut [u8], at: usize, src: Ipv4Addr, dst: Ipv4Addr, s
 /// SPEC §1.9 helper kept beside the writers: the anycast IPv4 /24 test.
 #[inline]
 pub(crate) fn in_anycast_block(a: Ipv4Addr) -> bool {
-    a.octets()[..3] == sixtofour::ANYCAST_V4.octets()[..3]
+    a.to_bits() >> 8 == sixtofour::ANYCAST_V4.to_bits() >> 8
 }

@@ -11,9 +11,10 @@
 
 use std::net::Ipv6Addr;
 
-use xrelay_wire::{addr, checksum, teredo};
+use xrelay_wire::{checksum, teredo};
 
-use super::{be16, check_ipv4, v4_at, v6_at, Engine, Via};
+use super::out::Pkt;
+use super::{be16, check_ipv4, ipv6_header, v4_at, v6_at, Engine, Via};
 use crate::frame::Frame;
 use crate::peers::PeerTable;
 use crate::verdict::{DropReason as R, Event, IcmpError, SlowKind};
@@ -61,7 +62,7 @@ impl Engine {
         let src4 = v4_at(ip, 12);
         if be16(udp, 6) != 0 {
             let ph = checksum::pseudo_header_v4(&src4, &v4_at(ip, 16), 17, ulen as u32);
-            if checksum::combine(&[ph, checksum::data(udp)]) != 0xffff {
+            if checksum::data_onto(ph, udp) != 0xffff {
                 return Err(self.drop(R::T4_02BadUdp));
             }
         }
@@ -71,19 +72,19 @@ impl Engine {
             return Err(self.drop(R::T4_14ZeroPort));
         }
         // C-04
-        if self.relay.relay_v4.contains(src4) {
+        if self.is_relay_v4(src4.to_bits()) {
             return Err(self.drop(R::C04OwnSource));
         }
         // T4-03 (and C-05 for the Teredo path)
-        if self.relay.bogon_teredo(src4) {
+        if self.bogon_teredo(src4.to_bits()) {
             return Err(self.drop(R::T4_03BogonSource));
         }
         // T4-04 (SPEC §3.3 parse; RFC 6081 trailers ignored)
         let payload = &udp[8..];
-        let Ok(t) = teredo::parse_payload(payload) else {
+        let Some((ipv6_offset, ipv6_len)) = ipv6_in_payload(payload) else {
             return Err(self.drop(R::T4_04BadPayload));
         };
-        let Some(ipv6) = payload.get(t.ipv6_offset..t.ipv6_offset + t.ipv6_len) else {
+        let Some(ipv6) = payload.get(ipv6_offset..ipv6_offset + ipv6_len) else {
             return Err(self.drop(R::T4_04BadPayload));
         };
         if ipv6.len() < 40 || (ipv6[4] == 0 && ipv6[5] == 0 && ipv6[6] == 0) {
@@ -96,8 +97,8 @@ impl Engine {
             return Err(self.drop(R::T4_05NotTeredoSource));
         }
         Ok(TeredoIn {
-            offset: l2 + ihl + 8 + t.ipv6_offset,
-            len: t.ipv6_len,
+            offset: l2 + ihl + 8 + ipv6_offset,
+            len: ipv6_len,
             src4,
             sport,
             src6,
@@ -105,7 +106,13 @@ impl Engine {
         })
     }
 
-    pub(super) fn receive_teredo(&mut self, f: &mut Frame<'_>, l2: usize, peers: &PeerTable, now: Now) -> Verdict {
+    pub(super) fn receive_teredo(
+        &mut self,
+        f: &mut Frame<'_>,
+        l2: usize,
+        peers: &PeerTable,
+        now: Now,
+    ) -> Verdict {
         let t = match self.teredo_checks(f.data(), l2) {
             Ok(t) => t,
             Err(v) => return v,
@@ -137,24 +144,70 @@ impl Engine {
 
     /// T4-10 … T4-13 and the egress, after the peer state accepted the
     /// packet. `offset` is relative to `Frame::data()`.
-    pub(crate) fn teredo_forward(&mut self, f: &mut Frame<'_>, offset: usize, len: usize, peers: &PeerTable, now: Now) -> Verdict {
-        let d = f.data();
-        let dst6 = v6_at(d, offset + 24);
-        let hop = d.get(offset + 7).copied().unwrap_or(0);
+    #[inline(always)]
+    pub(crate) fn teredo_forward(
+        &mut self,
+        f: &mut Frame<'_>,
+        offset: usize,
+        len: usize,
+        peers: &PeerTable,
+        now: Now,
+    ) -> Verdict {
+        let p = Pkt::new(f.head() + offset, len, ipv6_header(f.data(), offset));
         // T4-10
-        if addr::is_multicast_v6(&dst6) {
+        if p.dst >> 120 == 0xff {
             return self.drop(R::T4_10MulticastDst);
         }
         // T4-11: served range = 2000::/3 minus exclusions (RFC 4380 §5.4.2).
-        let b = dst6.to_bits();
+        let b = p.dst;
         if b >> 125 != 1 || self.relay.served_exclude.iter().any(|(p, m)| b & m == *p) {
             return self.drop(R::T4_11OutsideServed);
         }
         // T4-12
-        if hop <= 1 {
+        if p.hop <= 1 {
             return self.slow_drop(R::T4_12HopLimit, IcmpError::TimeExceeded);
         }
-        let off = f.head() + offset;
-        self.egress(f, off, len, Via::Teredo, None, peers, now)
+        self.egress(f, p, Via::Teredo, None, peers, now)
+    }
+}
+
+/// Where the IPv6 packet lies in a Teredo UDP payload: [`teredo::parse_payload`]
+/// with its common case inline. A payload that starts with version 6 has
+/// no encapsulation header (those start with 00), so the parse is the IPv6
+/// framing alone; a length beyond the payload fails the caller's slice.
+#[inline(always)]
+fn ipv6_in_payload(payload: &[u8]) -> Option<(usize, usize)> {
+    match payload.first_chunk::<40>() {
+        Some(h) if h[0] >> 4 == 6 => Some((0, 40 + usize::from(u16::from_be_bytes([h[4], h[5]])))),
+        _ => teredo::parse_payload(payload)
+            .ok()
+            .map(|t| (t.ipv6_offset, t.ipv6_len)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The inline case agrees with the wire parser wherever the
+        /// parser accepts, and the caller's slice refuses the rest.
+        #[test]
+        fn ipv6_in_payload_equals_parse_payload(
+            mut bytes in proptest::collection::vec(any::<u8>(), 0..120),
+            lead in prop::sample::select(vec![0x00u8, 0x01, 0x60, 0x6f, 0x45]),
+            second in prop::sample::select(vec![0x00u8, 0x01, 0x02]),
+            plen in 0u16..90,
+        ) {
+            if let Some(b) = bytes.get_mut(0) { *b = lead; }
+            if let Some(b) = bytes.get_mut(1) { *b = second; }
+            if let Some(b) = bytes.get_mut(4..6) { b.copy_from_slice(&plen.to_be_bytes()); }
+            let fits = |(o, l): (usize, usize)| bytes.get(o..o + l).map(|_| (o, l));
+            let fast = ipv6_in_payload(&bytes).and_then(fits);
+            let wire = teredo::parse_payload(&bytes).ok().map(|t| (t.ipv6_offset, t.ipv6_len)).and_then(fits);
+            prop_assert_eq!(fast, wire);
+        }
     }
 }

@@ -52,7 +52,11 @@ pub fn dump(s: &str) -> Vec<u8> {
         .map(|l| {
             let l = l.trim();
             match l.split_once("  ") {
-                Some((off, rest)) if off.len() == 4 && off.chars().all(|c| c.is_ascii_hexdigit()) => rest.to_string(),
+                Some((off, rest))
+                    if off.len() == 4 && off.chars().all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    rest.to_string()
+                }
                 _ => l.to_string(),
             }
         })
@@ -67,7 +71,11 @@ pub fn eth_in(port: Port, ip: &[u8]) -> Vec<u8> {
         Port::V4 => (V4_MAC, V4_PEER),
         Port::V6 => (V6_MAC, V6_PEER),
     };
-    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) { 0x86dd } else { 0x0800 };
+    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    };
     let mut f = Vec::with_capacity(14 + ip.len());
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
@@ -82,7 +90,11 @@ pub fn eth_out(port: Port, ip: &[u8]) -> Vec<u8> {
         Port::V4 => (V4_PEER, V4_MAC),
         Port::V6 => (V6_PEER, V6_MAC),
     };
-    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) { 0x86dd } else { 0x0800 };
+    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    };
     let mut f = Vec::with_capacity(14 + ip.len());
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
@@ -104,12 +116,21 @@ pub struct Rec {
 /// parser (etherparse), checksums included.
 pub fn assert_decodes(frame: &[u8]) {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-    let p = SlicedPacket::from_ethernet(frame).unwrap_or_else(|e| panic!("etherparse: {e:?} in {frame:02x?}"));
+    let p = SlicedPacket::from_ethernet(frame)
+        .unwrap_or_else(|e| panic!("etherparse: {e:?} in {frame:02x?}"));
     match &p.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();
-            assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum(), "IPv4 header checksum");
-            assert_eq!(usize::from(h.total_len()), frame.len() - 14 - vlan_len(frame), "IPv4 total length = frame");
+            assert_eq!(
+                h.to_header().calc_header_checksum(),
+                h.header_checksum(),
+                "IPv4 header checksum"
+            );
+            assert_eq!(
+                usize::from(h.total_len()),
+                frame.len() - 14 - vlan_len(frame),
+                "IPv4 total length = frame"
+            );
             if let Some(TransportSlice::Udp(u)) = &p.transport {
                 let hdr = u.to_header();
                 if hdr.checksum != 0 {
@@ -121,16 +142,22 @@ pub fn assert_decodes(frame: &[u8]) {
                 // Teredo payload: the inner IPv6 packet must decode too.
                 let pl = u.payload();
                 if pl.first().map(|b| b >> 4) == Some(6) {
-                    etherparse::SlicedPacket::from_ip(pl).unwrap_or_else(|e| panic!("inner IPv6: {e:?}"));
+                    etherparse::SlicedPacket::from_ip(pl)
+                        .unwrap_or_else(|e| panic!("inner IPv6: {e:?}"));
                 }
             }
             if h.protocol() == etherparse::IpNumber::IPV6 {
-                etherparse::SlicedPacket::from_ip(v4.payload().payload).unwrap_or_else(|e| panic!("6in4 inner: {e:?}"));
+                etherparse::SlicedPacket::from_ip(v4.payload().payload)
+                    .unwrap_or_else(|e| panic!("6in4 inner: {e:?}"));
             }
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            assert_eq!(usize::from(h.payload_length()) + 40, frame.len() - 14 - vlan_len(frame), "IPv6 length = frame");
+            assert_eq!(
+                usize::from(h.payload_length()) + 40,
+                frame.len() - 14 - vlan_len(frame),
+                "IPv6 length = frame"
+            );
             if let Some(TransportSlice::Icmpv6(i)) = &p.transport {
                 let want = i
                     .icmp_type()

@@ -1,0 +1,31 @@
+//! xrelay's dataplane process (`xrelay-dataplane`): AF_XDP workers, one per
+//! (interface, receive queue) group, pinned to cores; a slow-path thread;
+//! shared-memory counters. See `docs/architecture.md` "Dataplane".
+//!
+//! ```text
+//!  xsk      the I/O layer over the `xdp` crate: UMEM, socket, rings,
+//!           need_wakeup, kicks (the only module with `unsafe`, with shm)
+//!  rings    UMEM geometry, `Burst`, the `Rings` trait the loop sees (no `unsafe`)
+//!  batch    one worker iteration over plain memory: engine per frame,
+//!           every frame to exactly one place (TX burst or free list)
+//!  worker   the ring loop, idle wait, statistics, heartbeat
+//!  slow     the slow-path thread, its bounded channels and buffer pool
+//!  counters the counter slots and the per-thread accumulator
+//!  mem      in-memory `Rings` (the kernel side simulated) for tests and benches
+//!  shm      the shared-memory counter file (writer and reader)
+//!  opts     the command line
+//! ```
+
+#![deny(unsafe_code)]
+
+pub mod batch;
+pub mod counters;
+pub mod mem;
+pub mod opts;
+pub mod rings;
+#[expect(unsafe_code, reason = "shared-memory mapping and atomic views of it")]
+pub mod shm;
+pub mod slow;
+pub mod worker;
+#[expect(unsafe_code, reason = "the AF_XDP I/O layer: ring mappings, syscalls")]
+pub mod xsk;
