@@ -22,11 +22,9 @@ use serde::{Deserialize, Serialize};
 /// Longest request or response line accepted.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// What `status` says while no dataplane process exists.
-pub const DATAPLANE_ABSENT: &str = "not running (xrelay-dataplane arrives with issue 4)";
-
-/// What `peers` says while no dataplane process exists.
-pub const PEERS_ABSENT: &str = "the Teredo peer table lives in the dataplane process (xrelay-dataplane), which is not running: it arrives with issue 4";
+/// What `peers` says when no dataplane answers.
+pub const PEERS_ABSENT: &str =
+    "the Teredo peer table lives in the dataplane process (xrelay-dataplane), which is not running";
 
 /// Kind of a relay address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +62,11 @@ pub enum Request {
         kind: AddrKind,
         addr: String,
     },
-    PeersList,
+    PeersList {
+        /// Most entries to return (default 1000, at most 10000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     PeersShow {
         addr: String,
     },
@@ -216,10 +218,80 @@ pub struct Health {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataplaneStatus {
-    /// `not-running`, `starting`, `running`, `exited`, `spawn-failed`.
+    /// `starting` (spawned, heartbeats not yet fresh), `running` (alive,
+    /// every heartbeat fresh), `stalled` (alive, a heartbeat older than 1 s),
+    /// `restarting` (exited or killed; started again at once or after the
+    /// crash-loop backoff), `spawn-failed`, `absent` (`--no-dataplane` and
+    /// none found), `stopped`.
     pub state: String,
     pub pid: Option<u32>,
     pub message: String,
+    /// Started and watched by this daemon (false: `--no-dataplane`, one
+    /// started by a service manager is found through its counter file).
+    #[serde(default)]
+    pub supervised: bool,
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Alive and every block's heartbeat younger than 1 s.
+    #[serde(default)]
+    pub healthy: bool,
+    /// Restarts since the daemon started.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Milliseconds between noticing the last death or stall and the new
+    /// process being spawned.
+    #[serde(default)]
+    pub last_restart_ms: Option<u64>,
+    #[serde(default)]
+    pub counters_file: String,
+    #[serde(default)]
+    pub peers_socket: String,
+    /// The blocks of the counter file: workers, then the slow path.
+    #[serde(default)]
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// One block of the dataplane's counter file (a worker or the slow path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// The thread name: `dp-<if>-q<n>` or `dp-slow`.
+    pub label: String,
+    /// `worker` or `slow-path`.
+    pub role: String,
+    pub queue: u32,
+    pub core: Option<u32>,
+    /// `starting`, `running`, `stopped`.
+    pub state: String,
+    /// Loop iterations so far.
+    pub batches: u64,
+    /// Milliseconds since the last heartbeat (null: none yet).
+    pub heartbeat_age_ms: Option<u64>,
+}
+
+/// The dataplane's counters, from its counter file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataplaneCounters {
+    pub file: String,
+    /// The writer's pid (as recorded in the file).
+    pub pid: u32,
+    /// The layout hash (hex) the header carries, equal to this build's.
+    pub layout_hash: String,
+    /// One entry per block; `per_worker` columns are in this order.
+    pub workers: Vec<WorkerStatus>,
+    /// Every counter, in slot order.
+    pub counters: Vec<DpCounterValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpCounterValue {
+    /// The full name: `drop/<reason>`, `event/<event>`, `dp/<counter>`.
+    pub name: String,
+    /// `drop`, `event` or `dp`.
+    pub kind: String,
+    /// The part after the slash (`sixto4_decap`).
+    pub short: String,
+    pub total: u64,
+    pub per_worker: Vec<u64>,
 }
 
 /// `counters`.
@@ -233,8 +305,10 @@ pub struct Counters {
     pub xdp: Vec<CounterValue>,
     /// Each interface's program instance.
     pub interfaces: Vec<IfaceCounters>,
-    /// The dataplane's per-core counters; null until it exists.
-    pub dataplane: Option<serde_json::Value>,
+    /// The dataplane's per-worker counters; null when its counter file
+    /// is missing or does not match this build (`dataplane_message` says
+    /// why).
+    pub dataplane: Option<DataplaneCounters>,
     pub dataplane_message: String,
 }
 

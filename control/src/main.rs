@@ -51,7 +51,7 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Counters of the XDP program (and of the dataplane once it exists).
+    /// Counters of the XDP program and of the dataplane.
     Counters {
         #[command(subcommand)]
         command: ctl::CountersCommand,
@@ -119,9 +119,27 @@ struct DaemonArgs {
     /// On SIGTERM/SIGINT, detach and remove every pin (default: stay attached).
     #[arg(long, env = "XRELAY_DETACH_ON_EXIT")]
     detach_on_exit: bool,
-    /// Dataplane binary to spawn and supervise (xrelay-dataplane, issue 4).
+    /// The xrelay-dataplane binary to start and supervise (default: the one
+    /// next to xrelayctl, else the first in PATH).
     #[arg(long, value_name = "PATH", env = "XRELAY_DATAPLANE")]
     dataplane: Option<PathBuf>,
+    /// Do not start the dataplane (a service manager does): find it through
+    /// its counter file's heartbeats, report its health, never signal it.
+    #[arg(long, env = "XRELAY_NO_DATAPLANE", conflicts_with = "dataplane")]
+    no_dataplane: bool,
+    /// Dataplane: cores to pin the workers to (passed as --cores).
+    #[arg(long, value_name = "LIST", env = "XRELAY_CORES")]
+    cores: Option<String>,
+    /// Dataplane: receive queues per interface, one worker each (--queues).
+    #[arg(long, value_name = "N", env = "XRELAY_QUEUES")]
+    queues: Option<u32>,
+    /// Dataplane: AF_XDP bind mode zerocopy|copy|auto (--bind).
+    #[arg(long, value_name = "MODE", env = "XRELAY_BIND")]
+    bind: Option<String>,
+    /// Dataplane: one more option passed as is (repeatable), e.g.
+    /// --dataplane-arg=--batch=32.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    dataplane_arg: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -260,6 +278,17 @@ fn with_stdout(
 }
 
 fn run_daemon(a: DaemonArgs) -> Result<(), Failure> {
+    let mut dataplane_args = Vec::new();
+    if let Some(c) = &a.cores {
+        dataplane_args.extend(["--cores".to_owned(), c.clone()]);
+    }
+    if let Some(q) = a.queues {
+        dataplane_args.extend(["--queues".to_owned(), q.to_string()]);
+    }
+    if let Some(b) = &a.bind {
+        dataplane_args.extend(["--bind".to_owned(), b.clone()]);
+    }
+    dataplane_args.extend(a.dataplane_arg.iter().cloned());
     let opts = DaemonOptions {
         state_dir: a
             .state_dir
@@ -278,6 +307,8 @@ fn run_daemon(a: DaemonArgs) -> Result<(), Failure> {
         metrics: Some(a.metrics).filter(|m| m != "off"),
         detach_on_exit: a.detach_on_exit,
         dataplane: a.dataplane,
+        no_dataplane: a.no_dataplane,
+        dataplane_args,
     };
     daemon::run(opts).map_err(|e| Failure {
         code: if e.is_bad_input() { 2 } else { 1 },

@@ -291,10 +291,14 @@ fn daemon_lifecycle() {
     );
     let st = lab.status();
     assert_eq!(st.xdp.startup, "attached");
-    assert!(st.health.ok, "{:?}", st.health);
-    assert_eq!(
-        st.dataplane.message,
-        "not running (xrelay-dataplane arrives with issue 4)"
+    assert!(lab::xdp_healthy(&st), "{:?}", st.health);
+    // --no-dataplane (lab default) and none running: absent, and said so.
+    assert_eq!(st.dataplane.state, "absent");
+    assert!(!st.dataplane.supervised && !st.dataplane.healthy);
+    assert!(
+        st.dataplane.message.contains("--no-dataplane"),
+        "{}",
+        st.dataplane.message
     );
     for i in &st.xdp.interfaces {
         assert!(
@@ -308,7 +312,7 @@ fn daemon_lifecycle() {
     check_bpftool(&lab, &att);
     let human = lab.ctl_ok(&["status"]);
     assert!(
-        human.contains("dataplane: not running (xrelay-dataplane arrives with issue 4)"),
+        human.contains("dataplane: absent: --no-dataplane"),
         "{human}"
     );
     println!(
@@ -561,9 +565,7 @@ fn counters_json_metrics_and_maps_agree() {
     );
     let table = lab.ctl_ok(&["counters", "show", "--per-core"]);
     assert!(
-        table.contains("cpu0")
-            && table.contains("proto41")
-            && table.contains("dataplane: not running"),
+        table.contains("cpu0") && table.contains("proto41") && table.contains("dataplane: absent"),
         "{table}"
     );
 
@@ -776,7 +778,7 @@ fn bad_input_changes_nothing() {
     );
 
     assert_eq!(snapshot(&lab), before, "the running daemon's state changed");
-    assert!(lab.status().health.ok);
+    assert!(lab::xdp_healthy(&lab.status()));
     println!(
         "[{:5.1}s] every bad input refused in one line, state unchanged",
         lab.elapsed()

@@ -14,6 +14,7 @@
 //!  mem      in-memory `Rings` (the kernel side simulated) for tests and benches
 //!  shm      the shared-memory counter file (writer and reader)
 //!  opts     the command line
+//!  peersock the peer socket: the Teredo peer table for `xrelayctl peers`
 //! ```
 
 #![deny(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod batch;
 pub mod counters;
 pub mod mem;
 pub mod opts;
+pub mod peersock;
 pub mod rings;
 #[expect(unsafe_code, reason = "shared-memory mapping and atomic views of it")]
 pub mod shm;

@@ -245,6 +245,14 @@ fn run(opts: &Opts) -> Result<()> {
         running.threads.push(("dp-slow".into(), h));
     }
 
+    // The peer socket (`xrelayctl peers`), beside the counter file.
+    {
+        let path = xrelay_dataplane::peersock::socket_for(&opts.shm);
+        let h = xrelay_dataplane::peersock::serve(&path, Arc::clone(&peers), Arc::clone(&stop))
+            .with_context(|| format!("peer socket {}", path.display()))?;
+        running.threads.push(("dp-peers".into(), h));
+    }
+
     // Only now may the XDP program redirect to the sockets.
     let mut result = Ok(());
     'reg: for (q, wfds) in fds.iter().enumerate() {
@@ -260,14 +268,15 @@ fn run(opts: &Opts) -> Result<()> {
     }
     if result.is_ok() {
         log(format!(
-            "running: {workers} worker(s), {} ({}), counters in {}",
+            "running: {workers} worker(s), {} ({}), counters in {}, pid {}",
             if two_armed { "two-armed" } else { "one-armed" },
             ifaces
                 .iter()
                 .map(|(i, _)| i.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            opts.shm.display()
+            opts.shm.display(),
+            std::process::id()
         ));
         result = wait(&term, &stop, &running);
     }

@@ -412,6 +412,53 @@ pub fn read(path: &Path) -> Result<Snapshot, ShmError> {
     parse(&map, path)
 }
 
+/// [`read`], and also insists that the file was written with this
+/// build's layout (the same counter names in the same order), so a reader
+/// never presents another build's slots under its own names.
+pub fn read_checked(path: &Path) -> Result<Snapshot, ShmError> {
+    let s = read(path)?;
+    let own = own_layout_hash();
+    if s.layout_hash != own {
+        return Err(bad(
+            path,
+            format!(
+                "layout hash {:016x} differs from this build's {own:016x}: the dataplane \
+                 (pid {}) and this reader come from different builds; restart the dataplane \
+                 with the matching binary",
+                s.layout_hash, s.pid
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+impl BlockSnapshot {
+    /// Nanoseconds since the last heartbeat at monotonic time `now_ns`
+    /// (None: never beat).
+    pub fn heartbeat_age_ns(&self, now_ns: u64) -> Option<u64> {
+        (self.heartbeat_ns != 0).then(|| now_ns.saturating_sub(self.heartbeat_ns))
+    }
+
+    /// `worker` or `slow-path` (or the raw number).
+    pub fn role_name(&self) -> String {
+        match self.role {
+            1 => "worker".into(),
+            2 => "slow-path".into(),
+            r => format!("role-{r}"),
+        }
+    }
+
+    /// `starting`, `running`, `stopped` (or the raw number).
+    pub fn state_name(&self) -> String {
+        match self.state {
+            0 => "starting".into(),
+            1 => "running".into(),
+            2 => "stopped".into(),
+            s => format!("state-{s}"),
+        }
+    }
+}
+
 fn bad(path: &Path, why: impl Into<String>) -> ShmError {
     ShmError::Format {
         path: path.to_owned(),

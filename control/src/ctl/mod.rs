@@ -18,6 +18,7 @@ use crate::admin::{
 };
 use crate::daemon::{self, PinError, PinLayout};
 use crate::state::{parse_addr, parse_prefix, EditError};
+use xrelay_dataplane::peersock::PeerList;
 
 /// Which daemon to talk to.
 #[derive(Debug, Clone, Args)]
@@ -55,8 +56,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CountersCommand {
-    /// XDP per-CPU counters per class and action (the dataplane's per-core
-    /// counters join when it exists).
+    /// XDP per-CPU counters per class and action, and the dataplane's
+    /// per-worker counters (drop reasons, events, its own).
     Show(CountersArgs),
 }
 
@@ -136,15 +137,20 @@ pub enum AddressCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PeersCommand {
-    /// The Teredo peer table (held by the dataplane).
+    /// The Teredo peer table (held by the dataplane; at most --limit entries).
     List {
         #[arg(long)]
         json: bool,
+        /// Most entries to show (1..=10000).
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
     },
     /// One Teredo peer.
     Show {
         #[arg(value_name = "IPV6")]
         addr: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -365,21 +371,41 @@ pub fn address(t: &Target, cmd: &AddressCommand, w: &mut dyn Write) -> Result<()
 }
 
 pub fn peers(t: &Target, cmd: &PeersCommand, w: &mut dyn Write) -> Result<(), CtlError> {
-    let req = match cmd {
-        PeersCommand::List { .. } => Request::PeersList,
-        PeersCommand::Show { addr } => {
+    let (req, json) = match cmd {
+        PeersCommand::List { json, limit } => {
+            if !(1..=10_000).contains(limit) {
+                return Err(CtlError::Usage(format!("--limit {limit}: use 1..=10000")));
+            }
+            (
+                Request::PeersList {
+                    limit: Some(*limit),
+                },
+                *json,
+            )
+        }
+        PeersCommand::Show { addr, json } => {
             let a: std::net::Ipv6Addr = addr.parse().map_err(|_| {
                 CtlError::Usage(format!(
                     "`{addr}` is not an IPv6 address (a Teredo peer, 2001:0:…)"
                 ))
             })?;
-            Request::PeersShow {
-                addr: a.to_string(),
-            }
+            (
+                Request::PeersShow {
+                    addr: a.to_string(),
+                },
+                *json,
+            )
         }
     };
-    let v: serde_json::Value = t.client()?.call(&req)?;
-    out(w, &json_line(&v))
+    let l: PeerList = t.client()?.call(&req)?;
+    let text = if json {
+        json_line(&l)
+    } else if matches!(cmd, PeersCommand::Show { .. }) {
+        render::peer(&l)
+    } else {
+        render::peers(&l)
+    };
+    out(w, &text)
 }
 
 pub fn xdp(t: &Target, cmd: &XdpCommand, w: &mut dyn Write) -> Result<(), CtlError> {

@@ -3,8 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::admin::{AddressList, Counters, DetachReport, PrefixList, Status, XdpStatus};
+use crate::admin::{
+    AddressList, Counters, DataplaneCounters, DetachReport, PrefixList, Status, XdpStatus,
+};
 use crate::daemon::{LocalPins, PinLayout};
+use xrelay_dataplane::peersock::PeerList;
 
 fn on(b: bool) -> &'static str {
     if b {
@@ -36,6 +39,30 @@ pub fn status(st: &Status) -> String {
     }
     o.push_str(&xdp(&st.xdp));
     let _ = writeln!(o, "dataplane: {}", st.dataplane.message);
+    if let Some(b) = &st.dataplane.binary {
+        let _ = writeln!(o, "           binary {b}");
+    }
+    if let Some(ms) = st.dataplane.last_restart_ms {
+        let _ = writeln!(
+            o,
+            "           restarts {}, last restart {ms} ms after the death or stall was noticed",
+            st.dataplane.restarts
+        );
+    }
+    for w in &st.dataplane.workers {
+        let _ = writeln!(
+            o,
+            "  worker:  {:<16} {:<9} queue {} core {} {:<8} heartbeat {} batches {}",
+            w.label,
+            w.role,
+            w.queue,
+            opt(w.core),
+            w.state,
+            w.heartbeat_age_ms
+                .map_or_else(|| "never".to_owned(), |a| format!("{a} ms ago")),
+            w.batches
+        );
+    }
     let _ = writeln!(o, "admin:     {}", st.admin_socket);
     let _ = writeln!(
         o,
@@ -164,6 +191,153 @@ pub fn counters_table(c: &Counters, prev: Option<&Counters>, per_core: bool) -> 
         let _ = writeln!(o, " {:>12} {:>10}   {}", v.total, rate, v.description);
     }
     let _ = writeln!(o, "dataplane: {}", c.dataplane_message);
+    if let Some(d) = &c.dataplane {
+        o.push_str(&dataplane_table(
+            d,
+            prev.and_then(|p| p.dataplane.as_ref()),
+            rates.as_ref().map(|r| r.0),
+            per_core,
+        ));
+    }
+    o
+}
+
+/// The dataplane's counters: non-zero ones, by kind, per worker with
+/// `--per-core`.
+fn dataplane_table(
+    d: &DataplaneCounters,
+    prev: Option<&DataplaneCounters>,
+    dt: Option<f64>,
+    per_core: bool,
+) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "dataplane counters (pid {}, {}, {} blocks){:>6}",
+        d.pid,
+        d.file,
+        d.workers.len(),
+        ""
+    );
+    if per_core {
+        for w in &d.workers {
+            let _ = write!(o, " {:>16}", w.label);
+        }
+    }
+    let _ = writeln!(o, " {:>12} {:>10}", "total", "rate/s");
+    let mut zero = 0;
+    for kind in ["drop", "event", "dp"] {
+        let rows: Vec<_> = d
+            .counters
+            .iter()
+            .filter(|c| c.kind == kind && c.total != 0)
+            .collect();
+        zero += d
+            .counters
+            .iter()
+            .filter(|c| c.kind == kind && c.total == 0)
+            .count();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "  {}",
+            match kind {
+                "drop" => "drops",
+                "event" => "events",
+                _ => "dataplane",
+            }
+        );
+        for c in rows {
+            let _ = write!(o, "    {:<40}", c.short);
+            if per_core {
+                for n in &c.per_worker {
+                    let _ = write!(o, " {n:>16}");
+                }
+            }
+            let rate = match (prev, dt) {
+                (Some(p), Some(dt)) => {
+                    let before = p
+                        .counters
+                        .iter()
+                        .find(|q| q.name == c.name)
+                        .map_or(0, |q| q.total);
+                    format!("{:.1}", c.total.saturating_sub(before) as f64 / dt)
+                }
+                _ => "-".to_owned(),
+            };
+            let _ = writeln!(o, " {:>12} {:>10}", c.total, rate);
+        }
+    }
+    let _ = writeln!(o, "  ({zero} counters at zero not shown; --json has all)");
+    o
+}
+
+fn age(s: Option<u32>) -> String {
+    s.map_or_else(|| "never".to_owned(), |s| format!("{s} s"))
+}
+
+pub fn peers(l: &PeerList) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<40} {:<21} {:<7} {:>8} {:>7} {:>8} {:>7}",
+        "peer", "mapping", "trusted", "last rx", "queued", "bytes", "bubbles"
+    );
+    for p in &l.peers {
+        let _ = writeln!(
+            o,
+            "{:<40} {:<21} {:<7} {:>8} {:>7} {:>8} {:>7}{}",
+            p.addr,
+            p.mapping,
+            if p.trusted { "yes" } else { "no" },
+            age(p.last_rx_age_s),
+            p.queued_packets,
+            p.queued_bytes,
+            p.bubbles,
+            if p.failed { "  failed" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        o,
+        "{} of {} entries shown (capacity {}){}",
+        l.peers.len(),
+        l.total,
+        l.capacity,
+        if l.truncated {
+            "; raise --limit for more"
+        } else {
+            ""
+        }
+    );
+    o
+}
+
+pub fn peer(l: &PeerList) -> String {
+    let mut o = String::new();
+    for p in &l.peers {
+        let _ = writeln!(o, "peer:        {}", p.addr);
+        let _ = writeln!(o, "mapping:     {}", p.mapping);
+        let _ = writeln!(o, "trusted:     {}", if p.trusted { "yes" } else { "no" });
+        let _ = writeln!(o, "last rx:     {}", age(p.last_rx_age_s));
+        let _ = writeln!(o, "last lookup: {}", age(p.last_lookup_age_s));
+        let _ = writeln!(
+            o,
+            "queued:      {} packets, {} bytes",
+            p.queued_packets, p.queued_bytes
+        );
+        let _ = writeln!(
+            o,
+            "bubbles:     {}{}",
+            p.bubbles,
+            if p.failed {
+                " (failed: budget exhausted)"
+            } else {
+                ""
+            }
+        );
+    }
     o
 }
 

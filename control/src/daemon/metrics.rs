@@ -3,16 +3,19 @@
 //! Every XDP family has, per interface (one program instance each), one
 //! series per possible CPU (`cpu="0"` …) and one summed series
 //! (`cpu="all"`); select `cpu="all"` for totals, or sum with
-//! `{cpu!="all"}`. The dataplane's families (`xrelay_drops_total{reason}`,
-//! `xrelay_events_total{event}`, per core) appear once the dataplane
-//! exists (issue 4); none is faked before. docs/operations.md lists them.
+//! `{cpu!="all"}`. The dataplane's families (`xrelay_drops_total{reason,
+//! worker}`, `xrelay_events_total{event, worker}`,
+//! `xrelay_dataplane_counters_total{counter, worker}`) have one series per
+//! dataplane thread and one `worker="all"`; they are present only while
+//! its counter file is readable and matches this build (nothing is faked).
+//! docs/operations.md lists them.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::admin::{Counters, Status};
+use crate::admin::{Counters, DataplaneCounters, Status};
 
 /// The families of the XDP counters: name, label, help, counter groups.
 const XDP_FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
@@ -62,6 +65,9 @@ pub fn render(c: &Counters, st: &Status) -> String {
             }
         }
     }
+    if let Some(d) = &c.dataplane {
+        dataplane(&mut o, d);
+    }
     gauge(
         &mut o,
         "xrelay_xdp_cpus",
@@ -109,8 +115,33 @@ pub fn render(c: &Counters, st: &Status) -> String {
     gauge(
         &mut o,
         "xrelay_dataplane_up",
-        "1 when the dataplane process runs (it arrives with issue 4).",
-        &[("", u64::from(st.dataplane.state == "running"))],
+        "1 when the dataplane process runs with every heartbeat fresh (younger than 1 s).",
+        &[("", u64::from(st.dataplane.healthy))],
+    );
+    let _ = writeln!(
+        o,
+        "# HELP xrelay_dataplane_restarts_total Restarts of the dataplane by this daemon (deaths and stalls)."
+    );
+    let _ = writeln!(o, "# TYPE xrelay_dataplane_restarts_total counter");
+    let _ = writeln!(
+        o,
+        "xrelay_dataplane_restarts_total {}",
+        st.dataplane.restarts
+    );
+    let ages: Vec<(String, u64)> = st
+        .dataplane
+        .workers
+        .iter()
+        .filter_map(|w| {
+            w.heartbeat_age_ms
+                .map(|a| (format!("{{worker=\"{}\"}}", esc(&w.label)), a))
+        })
+        .collect();
+    gauge_owned(
+        &mut o,
+        "xrelay_dataplane_heartbeat_age_milliseconds",
+        "Milliseconds since each dataplane thread's last heartbeat (health: < 1000).",
+        &ages,
     );
     let info = format!(
         "{{instance=\"{}\",version=\"{}\",startup=\"{}\"}}",
@@ -131,6 +162,50 @@ pub fn render(c: &Counters, st: &Status) -> String {
         &[("", st.started_unix)],
     );
     o
+}
+
+/// The dataplane's families: one series per block (`worker="dp-eth1-q0"`,
+/// `worker="dp-slow"`) and one summed (`worker="all"`).
+fn dataplane(o: &mut String, d: &DataplaneCounters) {
+    let families = [
+        (
+            "drop",
+            "xrelay_drops_total",
+            "reason",
+            "Frames the dataplane dropped, by drop reason (check ID), per worker thread.",
+        ),
+        (
+            "event",
+            "xrelay_events_total",
+            "event",
+            "What the dataplane's engine did besides dropping (decapsulations, encapsulations, ICMP sent, ...), per worker thread.",
+        ),
+        (
+            "dp",
+            "xrelay_dataplane_counters_total",
+            "counter",
+            "The dataplane's own counters around the engine (TX, UMEM copies, ring full, kicks, AF_XDP socket statistics), per worker thread.",
+        ),
+    ];
+    for (kind, family, label, help) in families {
+        let _ = writeln!(o, "# HELP {family} {help}");
+        let _ = writeln!(o, "# TYPE {family} counter");
+        for c in d.counters.iter().filter(|c| c.kind == kind) {
+            for (w, n) in d.workers.iter().zip(&c.per_worker) {
+                let _ = writeln!(
+                    o,
+                    "{family}{{{label}=\"{}\",worker=\"{}\"}} {n}",
+                    c.short,
+                    esc(&w.label)
+                );
+            }
+            let _ = writeln!(
+                o,
+                "{family}{{{label}=\"{}\",worker=\"all\"}} {}",
+                c.short, c.total
+            );
+        }
+    }
 }
 
 fn gauge(o: &mut String, name: &str, help: &str, series: &[(&str, u64)]) {
@@ -274,9 +349,17 @@ mod tests {
                 problems: Vec::new(),
             },
             dataplane: DataplaneStatus {
-                state: "not-running".into(),
+                state: "absent".into(),
                 pid: None,
                 message: String::new(),
+                supervised: false,
+                binary: None,
+                healthy: false,
+                restarts: 0,
+                last_restart_ms: None,
+                counters_file: String::new(),
+                peers_socket: String::new(),
+                workers: Vec::new(),
             },
         }
     }

@@ -12,7 +12,8 @@
 //! 6. bpffs mounted where needed; the XDP program reused from its pins or
 //!    loaded, pinned and attached ([`pins::bring_up`]).
 //! 7. Maps programmed with relay.toml's set plus the run-time edits.
-//! 8. Admin socket and /metrics served; the dataplane hook started.
+//! 8. Admin socket and /metrics served; the dataplane started and
+//!    supervised (or, with `--no-dataplane`, looked for).
 //!
 //! SIGTERM/SIGINT stop it; the program stays attached (pinned) unless
 //! `--detach-on-exit`. SIGKILL leaves everything in place for the next
@@ -39,7 +40,7 @@ use xrelay_xdp::{AttachMode, Steering};
 
 pub use metrics::parse_exposition;
 pub use pins::{Iface, IfaceXdp, PinError, PinLayout};
-pub use supervise::Supervisor;
+pub use supervise::{find_binary, Mode as DataplaneMode, Supervisor};
 pub use teardown::{detach_all, inspect_pins, LocalIface, LocalPins, PRELOADED};
 
 use crate::logline;
@@ -62,8 +63,15 @@ pub struct DaemonOptions {
     /// None: `--metrics off`.
     pub metrics: Option<String>,
     pub detach_on_exit: bool,
-    /// The dataplane binary to spawn and watch (issue 4).
+    /// The dataplane binary to spawn and supervise (None: the one next to
+    /// xrelayctl, else in PATH).
     pub dataplane: Option<PathBuf>,
+    /// `--no-dataplane`: a service manager runs it; the daemon finds it
+    /// through the counter file and never signals it.
+    pub no_dataplane: bool,
+    /// Options passed to the dataplane after `--config --bpffs --shm`
+    /// (`--cores`, `--queues`, `--bind`, `--dataplane-arg`).
+    pub dataplane_args: Vec<String>,
 }
 
 /// The state directory of an instance.
@@ -74,6 +82,11 @@ pub fn default_state_dir(instance: &str) -> PathBuf {
 /// The bpffs pin directory of an instance.
 pub fn default_bpffs(instance: &str) -> PathBuf {
     Path::new("/sys/fs/bpf/xrelay").join(instance)
+}
+
+/// The dataplane's counter file in a state directory.
+pub fn counters_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("counters.shm")
 }
 
 /// The admin socket in a state directory.
@@ -102,6 +115,8 @@ pub enum DaemonError {
     Pins(Box<PinError>),
     #[error("instance {instance} is already served by a running daemon ({}): stop it first or choose another --instance", .socket.display())]
     AlreadyRunning { instance: String, socket: PathBuf },
+    #[error("xrelay-dataplane not found next to xrelayctl nor in PATH: give --dataplane PATH, or --no-dataplane when a service manager starts it")]
+    DataplaneNotFound,
     #[error("{call} {}: {}", .path.display(), crate::admin::io_text(.source))]
     Io {
         call: &'static str,
@@ -125,6 +140,7 @@ impl DaemonError {
             self,
             DaemonError::Config(_)
                 | DaemonError::BadMetricsAddr(_)
+                | DaemonError::DataplaneNotFound
                 | DaemonError::Sys(SysError::NetnsOpen { .. })
                 | DaemonError::State(StateError::Damaged { .. })
         ) || matches!(self, DaemonError::Pins(p) if matches!(**p, PinError::UnknownInterface { .. }))
@@ -173,8 +189,11 @@ pub(crate) struct Daemon {
     pub(crate) started: SystemTime,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) socket_path: PathBuf,
-    /// Set by `xdp-detach`: the daemon stops after answering.
+    /// Set by signals, and after `xdp-detach` has been answered.
     pub(crate) stop: Arc<AtomicBool>,
+    /// Set by `xdp-detach`: stop once the answer is written (not before,
+    /// or the client could see the connection close without an answer).
+    pub(crate) stop_after_answer: bool,
     last_problems: Vec<String>,
     _lock: File,
 }
@@ -224,6 +243,12 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             .into());
         }
     }
+
+    let dataplane_bin = if opts.no_dataplane {
+        None
+    } else {
+        Some(find_binary(opts.dataplane.as_deref()).ok_or(DaemonError::DataplaneNotFound)?)
+    };
 
     let io = |call: &'static str, path: &Path| {
         let path = path.to_owned();
@@ -295,7 +320,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                 "metrics",
                 &metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             ),
-            ("dataplane", &crate::admin::DATAPLANE_ABSENT),
+            (
+                "dataplane",
+                &dataplane_bin.as_ref().map_or_else(
+                    || "external (--no-dataplane)".to_owned(),
+                    |b| b.display().to_string(),
+                ),
+            ),
         ],
     );
 
@@ -304,18 +335,23 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(io("sigaction", Path::new("SIGTERM/SIGINT")))?;
     }
-    // The options of the xrelay-dataplane being written for issue 4
-    // (`dataplane/src/opts.rs`); untested against it until it lands.
-    let dataplane_args = vec![
+    // `xrelay-dataplane`'s options (dataplane/src/opts.rs).
+    let shm_path = counters_in(&opts.state_dir);
+    let mut dataplane_args = vec![
         "--config".to_owned(),
         opts.config.display().to_string(),
         "--bpffs".to_owned(),
         opts.bpffs.display().to_string(),
         "--shm".to_owned(),
-        opts.state_dir.join("counters.shm").display().to_string(),
+        shm_path.display().to_string(),
     ];
+    dataplane_args.extend(opts.dataplane_args.iter().cloned());
+    let mode = match &dataplane_bin {
+        Some(bin) => supervise::Mode::Spawn(bin.clone()),
+        None => supervise::Mode::External,
+    };
     let daemon = Arc::new(Mutex::new(Daemon {
-        dataplane: Supervisor::new(opts.dataplane.clone(), dataplane_args),
+        dataplane: Supervisor::new(mode, dataplane_args, shm_path),
         opts,
         cfg,
         base,
@@ -328,6 +364,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         metrics_addr,
         socket_path: socket_path.clone(),
         stop: stop.clone(),
+        stop_after_answer: false,
         last_problems: Vec::new(),
         _lock: lock_file,
     }));
@@ -356,14 +393,16 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     }
     lock(&daemon).dataplane.start();
 
+    // The dataplane is polled every 100 ms (a death is restarted within
+    // one poll), the rest of the health once a second.
     let mut next_check = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         let now = Instant::now();
+        let mut g = lock(&daemon);
+        g.dataplane.poll(now);
         if now >= next_check {
             next_check = now + Duration::from_secs(1);
-            let mut g = lock(&daemon);
-            g.dataplane.poll(now);
             g.watch_health();
         }
     }

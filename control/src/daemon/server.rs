@@ -14,8 +14,9 @@ use xrelay_xdp::Steering;
 
 use super::{detach_all, lock, Daemon, IfaceXdp};
 use crate::admin::{
-    CounterValue, Counters, ErrorKind, Health, IfaceCounters, IfaceStatus, MapCounts,
-    ProgramStatus, Request, Response, Status, XdpStatus, MAX_LINE, PEERS_ABSENT,
+    CounterValue, Counters, DataplaneCounters, DpCounterValue, ErrorKind, Health, IfaceCounters,
+    IfaceStatus, MapCounts, ProgramStatus, Request, Response, Status, XdpStatus, MAX_LINE,
+    PEERS_ABSENT,
 };
 use crate::logline;
 use crate::netlink;
@@ -49,6 +50,12 @@ fn client(stream: UnixStream, d: &Mutex<Daemon>) {
             continue;
         }
         let resp = match serde_json::from_str::<Request>(&line) {
+            // The dataplane answers these; the daemon's lock is held only
+            // to look up where.
+            Ok(req @ (Request::PeersList { .. } | Request::PeersShow { .. })) => {
+                let (sock, running) = lock(d).peers_target();
+                peers(&sock, running, &req)
+            }
             Ok(req) => lock(d).handle(req),
             Err(e) => Response::err(
                 ErrorKind::BadInput,
@@ -61,9 +68,49 @@ fn client(stream: UnixStream, d: &Mutex<Daemon>) {
         if out.write_all(text.as_bytes()).is_err() {
             return;
         }
-        if lock(d).stop.load(Ordering::Relaxed) {
+        let g = lock(d);
+        if g.stop_after_answer {
+            g.stop.store(true, Ordering::Relaxed);
+        }
+        if g.stop.load(Ordering::Relaxed) {
             return;
         }
+    }
+}
+
+/// `peers-list` / `peers-show`, asked of the dataplane's peer socket.
+fn peers(sock: &std::path::Path, running: bool, req: &Request) -> Response {
+    use xrelay_dataplane::peersock::{self, Query, QueryError, DEFAULT_LIMIT, MAX_LIMIT};
+    let q = match req {
+        Request::PeersList { limit } => Query::List {
+            limit: limit.map_or(DEFAULT_LIMIT, |n| (n as usize).clamp(1, MAX_LIMIT)),
+        },
+        Request::PeersShow { addr } => match addr.parse() {
+            Ok(a) => Query::Show(a),
+            Err(_) => {
+                return Response::err(
+                    ErrorKind::BadInput,
+                    format!("`{addr}` is not an IPv6 address (a Teredo peer, 2001:0:…)"),
+                )
+            }
+        },
+        _ => return Response::err(ErrorKind::BadInput, "not a peers request"),
+    };
+    match peersock::query(sock, q) {
+        Ok(l) => match req {
+            Request::PeersShow { addr } if l.peers.is_empty() => Response::err(
+                ErrorKind::BadInput,
+                format!(
+                    "{addr}: not in the Teredo peer table ({} entries); see `xrelayctl peers list`",
+                    l.total
+                ),
+            ),
+            _ => Response::ok(l),
+        },
+        Err(QueryError::Unreachable { .. }) if !running => {
+            Response::err(ErrorKind::Unavailable, PEERS_ABSENT)
+        }
+        Err(e) => Response::err(ErrorKind::Unavailable, e.to_string()),
     }
 }
 
@@ -113,8 +160,10 @@ impl Daemon {
             Request::AddressList => self.address_list(),
             Request::AddressAdd { kind, addr, port } => self.address_edit(kind, &addr, port, true),
             Request::AddressDel { kind, addr } => self.address_edit(kind, &addr, None, false),
-            Request::PeersList | Request::PeersShow { .. } => {
-                Response::err(ErrorKind::Unavailable, PEERS_ABSENT)
+            Request::PeersList { .. } | Request::PeersShow { .. } => {
+                // Normally answered by `peers` without the daemon's lock.
+                let (sock, running) = self.peers_target();
+                peers(&sock, running, &req)
             }
             Request::XdpDetach => self.detach(),
         }
@@ -169,6 +218,7 @@ impl Daemon {
                 }
             }
         }
+        problems.extend(self.dataplane.problems());
         Health {
             ok: problems.is_empty(),
             problems,
@@ -285,21 +335,82 @@ impl Daemon {
                 }
             }
         }
+        let (dataplane, dataplane_message) = self.dataplane_counters();
         Ok(Counters {
             unix_ms,
             cpus: sum.per_cpu.len(),
             xdp: values(&sum),
             interfaces,
-            dataplane: None,
-            dataplane_message: self.dataplane.status().message,
+            dataplane,
+            dataplane_message,
         })
+    }
+
+    /// Where the dataplane's peer socket is, and whether a dataplane runs.
+    pub(super) fn peers_target(&self) -> (std::path::PathBuf, bool) {
+        (
+            self.dataplane.peers_socket(),
+            self.dataplane.pid().is_some(),
+        )
+    }
+
+    /// The dataplane's counter file, validated (magic, version, layout
+    /// hash of this build), per block; or why not.
+    fn dataplane_counters(&self) -> (Option<DataplaneCounters>, String) {
+        let path = self.dataplane.counters_file();
+        let status = self.dataplane.status().message;
+        match xrelay_dataplane::shm::read_checked(path) {
+            Ok(s) => {
+                let now = xrelay_dataplane::xsk::monotonic_ns();
+                let counters = s
+                    .names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let (kind, short) = name.split_once('/').unwrap_or(("", name));
+                        let per_worker: Vec<u64> = s
+                            .blocks
+                            .iter()
+                            .map(|b| b.counters.get(i).copied().unwrap_or(0))
+                            .collect();
+                        DpCounterValue {
+                            name: name.clone(),
+                            kind: kind.into(),
+                            short: short.into(),
+                            total: per_worker.iter().sum(),
+                            per_worker,
+                        }
+                    })
+                    .collect();
+                (
+                    Some(DataplaneCounters {
+                        file: path.display().to_string(),
+                        pid: s.pid,
+                        layout_hash: format!("{:016x}", s.layout_hash),
+                        workers: super::supervise::workers_of(&s, now),
+                        counters,
+                    }),
+                    status,
+                )
+            }
+            Err(xrelay_dataplane::shm::ShmError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                (
+                    None,
+                    format!("{status}; no counter file at {} yet", path.display()),
+                )
+            }
+            Err(e) => (None, format!("{status}; counters not shown: {e}")),
+        }
     }
 
     fn detach(&mut self) -> Response {
         // Drop our map handles first so nothing of the instance survives.
         self.xdp = None;
         let r = detach_all(&self.layout);
-        self.stop.store(true, Ordering::Relaxed);
+        // The daemon stops once the answer is written (`client`).
+        self.stop_after_answer = true;
         match r {
             Ok(rep) => {
                 logline::info(

@@ -246,6 +246,10 @@ port = 3545
             &self.bpffs().display().to_string(),
             "--metrics",
             "127.0.0.1:0",
+            // The XDP-only tests run without a dataplane (frames steered to
+            // a queue without a socket are then counted as no_xsk); the
+            // dataplane tests replace this with --dataplane PATH.
+            "--no-dataplane",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -262,8 +266,12 @@ port = 3545
         let cfg = self.write_config("relay.toml", config);
         let n = self.children.len();
         let log = std::fs::File::create(self.path(&format!("daemon{n}.log"))).expect("log");
+        let mut args = self.daemon_args(&cfg);
+        if extra.contains(&"--dataplane") {
+            args.retain(|a| a != "--no-dataplane");
+        }
         let child = Command::new(XRELAYCTL)
-            .args(self.daemon_args(&cfg))
+            .args(args)
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -542,6 +550,15 @@ impl Drop for Lab {
         }
         self.teardown();
     }
+}
+
+/// Healthy apart from the dataplane (the XDP-only tests run with
+/// `--no-dataplane` and no dataplane, which the daemon reports).
+pub fn xdp_healthy(st: &Status) -> bool {
+    st.health
+        .problems
+        .iter()
+        .all(|p| p.starts_with("dataplane "))
 }
 
 /// `after - before` per XDP counter (totals).
