@@ -3,10 +3,13 @@
 #
 # For each path and size, runs `instr` under callgrind twice (N1 and N2
 # packets), counting only inside Batch::process_batch (engine),
+# Batch::harness_batch (the frame rebuild alone, no engine call),
 # Batch::copy_batch (memcpy baseline) or, for Teredo, Batch::checksum_batch
 # (the share of the UDP checksum over the whole datagram), and reports
 #     (Ir(N2) - Ir(N1)) / (N2 - N1)
-# so fixed costs (first-touch, set-up) cancel. Deterministic: the same
+# so fixed costs (first-touch, set-up) cancel. `total` is the whole
+# measured batch, `harness` the frame rebuild alone, `engine` = total -
+# harness: the engine's own cost, which the targets apply to. Deterministic: the same
 # binary gives the same counts on any x86-64 machine.
 #
 # Usage: bench/instr.sh [N1 [N2]]     (defaults 1000 and 101000)
@@ -30,7 +33,7 @@ mkdir -p "$OUT"
 # ir <path> <size> <n> <mode> -> "packets Ir"
 ir() {
     local f="$OUT/callgrind.out.$1.$2.$3.$4" fn
-    case $4 in engine) fn='*process_batch*' ;; copy) fn='*copy_batch*' ;; csum) fn='*checksum_batch*' ;; esac
+    case $4 in engine) fn='*process_batch*' ;; harness) fn='*harness_batch*' ;; copy) fn='*copy_batch*' ;; csum) fn='*checksum_batch*' ;; esac
     local info
     info=$(valgrind --tool=callgrind --callgrind-out-file="$f" --toggle-collect="$fn" \
         "$BIN" "$1" "$2" "$3" "$4" 2>/dev/null)
@@ -50,13 +53,16 @@ per_packet() {
 
 printf '# valgrind %s, %s, N1=%s N2=%s (rounded up to batches of 64)\n' \
     "$(valgrind --version)" "$(rustc --version)" "$N1" "$N2"
-printf '%-11s %5s %6s %10s %10s %10s\n' path size frame engine memcpy udp-csum
+printf '%-11s %5s %6s %8s %8s %8s %8s %9s\n' path size frame total harness engine memcpy udp-csum
 for p in $PATHS; do
     for s in $SIZES; do
         len=$("$BIN" "$p" "$s" 64 copy | sed 's/.*frame_len=\([0-9]*\).*/\1/')
         csum=-
         case $p in teredo-*) csum=$(per_packet "$p" "$s" csum) ;; esac
-        printf '%-11s %5s %6s %10s %10s %10s\n' "$p" "$s" "$len" \
-            "$(per_packet "$p" "$s" engine)" "$(per_packet "$p" "$s" copy)" "$csum"
+        total=$(per_packet "$p" "$s" engine)
+        harness=$(per_packet "$p" "$s" harness)
+        engine=$(awk -v t="$total" -v h="$harness" 'BEGIN { printf "%.1f", t - h }')
+        printf '%-11s %5s %6s %8s %8s %8s %8s %9s\n' "$p" "$s" "$len" \
+            "$total" "$harness" "$engine" "$(per_packet "$p" "$s" copy)" "$csum"
     done
 done

@@ -2,14 +2,16 @@
 //! `valgrind --tool=callgrind` (see `bench/instr.sh`).
 //!
 //! ```text
-//! instr <path> <size> <packets> [engine|copy|csum]
+//! instr <path> <size> <packets> [engine|harness|copy|csum]
 //!   path: 6to4-decap | 6to4-encap | teredo-rx | teredo-tx
 //!   size: 64 | 1500
 //! ```
 //!
 //! Packets are processed in batches of 64 (the count is rounded up to whole
 //! batches and printed). The measured work is in `Batch::process_batch`
-//! (engine), `Batch::copy_batch` (memcpy baseline) or
+//! (engine), `Batch::harness_batch` (the same frame set-up without the
+//! engine, subtracted to get the engine's own cost), `Batch::copy_batch`
+//! (memcpy baseline) or
 //! `Batch::checksum_batch` (the Teredo UDP checksum share), never inlined,
 //! so callgrind's `--toggle-collect` can count exactly it; `Batch::restore`
 //! between batches is outside.
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 use xrelay_bench::{engine_and_peers, Batch, Path, Size, BATCH, NOW};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: instr <6to4-decap|6to4-encap|teredo-rx|teredo-tx> <64|1500> <packets> [engine|copy|csum]");
+    eprintln!("usage: instr <6to4-decap|6to4-encap|teredo-rx|teredo-tx> <64|1500> <packets> [engine|harness|copy|csum]");
     ExitCode::from(2)
 }
 
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
     };
     let mode = match args.get(3).map(String::as_str) {
         None => "engine",
-        Some(m @ ("engine" | "copy" | "csum")) => m,
+        Some(m @ ("engine" | "harness" | "copy" | "csum")) => m,
         Some(_) => return usage(),
     };
     let (mut engine, peers) = engine_and_peers(NOW);
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
     for _ in 0..batches {
         match mode {
             "copy" => batch.copy_batch(),
+            "harness" => {
+                batch.restore();
+                batch.harness_batch();
+            }
             "csum" => {
                 if batch.checksum_batch().is_none() {
                     eprintln!("instr: {} has no UDP checksum", path.name());

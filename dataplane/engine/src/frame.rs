@@ -73,6 +73,16 @@ impl<'a> Frame<'a> {
     pub fn buf(&self) -> &[u8] {
         self.buf
     }
+    /// Sets the frame bounds the fast lanes computed from bounds they
+    /// checked (the new frame lies in the headroom or the old frame). No
+    /// test here: every accessor re-checks against the buffer, so wrong
+    /// bounds could only yield an empty frame, never a panic.
+    #[inline(always)]
+    pub(crate) fn set_bounds_checked_by_caller(&mut self, head: usize, len: usize) {
+        debug_assert!(head + len <= self.buf.len());
+        self.head = head;
+        self.len = len;
+    }
     /// Sets the frame bounds; returns false (and changes nothing) when they
     /// do not fit the buffer.
     #[inline]

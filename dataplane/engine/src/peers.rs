@@ -70,6 +70,13 @@ impl Peer {
         let m = self.mapping.load(Relaxed);
         (m & TRUSTED != 0).then(|| unpack(m))
     }
+    /// Whether the peer is trusted with exactly the mapping `(addr, port)`
+    /// (host-order address): one load, one compare.
+    #[inline(always)]
+    pub(crate) fn trusted_as(&self, addr: u32, port: u16) -> bool {
+        let want = TRUSTED | u64::from(port) << 32 | u64::from(addr);
+        self.mapping.load(Relaxed) & (TRUSTED | 0xffff_ffff_ffff) == want
+    }
     /// The mapping on record (verified or taken from the address).
     pub fn mapping(&self) -> (Ipv4Addr, u16) {
         unpack(self.mapping.load(Relaxed))
@@ -183,9 +190,8 @@ impl PeerTable {
         }
     }
 
-    #[inline]
-    fn hash(&self, a: &[u8; 16]) -> usize {
-        let b = u128::from_be_bytes(*a);
+    #[inline(always)]
+    fn hash(&self, b: u128) -> usize {
         let lo = (b as u64) ^ self.keys[0];
         let hi = ((b >> 64) as u64) ^ self.keys[1];
         let m = u128::from(lo).wrapping_mul(u128::from(hi.rotate_left(23) ^ self.keys[2]));
@@ -197,25 +203,36 @@ impl PeerTable {
     /// Fast-path lookup.
     #[inline(always)]
     pub fn find(&self, a: &Ipv6Addr) -> Option<&Peer> {
-        let idx = self.index_of(a)?;
+        self.find_bits(a.to_bits())
+    }
+
+    /// Fast-path lookup by the address bits (`Ipv6Addr::to_bits`): a hash,
+    /// usually one probe, one 128-bit compare (two 64-bit ones).
+    #[inline(always)]
+    pub fn find_bits(&self, key: u128) -> Option<&Peer> {
+        let idx = self.index_of_bits(key)?;
         self.entries.get(idx as usize)
     }
 
     /// Index of the entry for `a`.
     #[inline(always)]
     pub fn index_of(&self, a: &Ipv6Addr) -> Option<u32> {
+        self.index_of_bits(a.to_bits())
+    }
+
+    #[inline(always)]
+    fn index_of_bits(&self, key: u128) -> Option<u32> {
         if self.live == 0 {
             return None;
         }
-        let key = a.octets();
-        let mut i = self.hash(&key) & self.mask;
+        let mut i = self.hash(key) & self.mask;
         loop {
             let s = *self.slots.get(i)?;
             if s == 0 {
                 return None;
             }
             let e = self.entries.get((s - 1) as usize)?;
-            if e.addr == key {
+            if u128::from_be_bytes(e.addr) == key {
                 return Some(s - 1);
             }
             i = (i + 1) & self.mask;
@@ -291,7 +308,7 @@ impl PeerTable {
         e.last_rx.store(now_s.wrapping_sub(VALIDITY_SECS), Relaxed);
         e.last_lookup.store(now_s, Relaxed);
         let key = e.addr;
-        let mut i = self.hash(&key) & self.mask;
+        let mut i = self.hash(u128::from_be_bytes(key)) & self.mask;
         while self.slots.get(i).is_some_and(|s| *s != 0) {
             i = (i + 1) & self.mask;
         }
@@ -318,7 +335,7 @@ impl PeerTable {
         e.mapping.store(0, Relaxed);
         e.next_retry_ms = 0;
         // Find the slot, then backward-shift the rest of the cluster.
-        let mut i = self.hash(&key) & self.mask;
+        let mut i = self.hash(u128::from_be_bytes(key)) & self.mask;
         loop {
             match self.slots.get(i) {
                 Some(&s) if s == idx + 1 => break,
@@ -336,7 +353,7 @@ impl PeerTable {
             let home = self
                 .entries
                 .get((s - 1) as usize)
-                .map_or(j, |e| self.hash(&e.addr) & self.mask);
+                .map_or(j, |e| self.hash(u128::from_be_bytes(e.addr)) & self.mask);
             // Move s into the hole if its home is not in (hole, j].
             let dist_home = j.wrapping_sub(home) & self.mask;
             let dist_hole = j.wrapping_sub(hole) & self.mask;

@@ -70,17 +70,13 @@ pub fn data(data: &[u8]) -> u16 {
 #[must_use]
 pub fn data_onto(sum: u16, data: &[u8]) -> u16 {
     let (blocks, rest) = data.as_chunks::<64>();
-    // The partial sum is in network order; the loop sums in native order,
-    // into four accumulators so that four carry chains run side by side
-    // (one chain is bound by the add → adc latency, two cycles a word).
-    let mut acc = [u64::from(sum.to_be()), 0, 0, 0];
-    for b in blocks {
-        let (w, _) = b.as_chunks::<8>();
-        for (i, word) in w.iter().enumerate() {
-            acc[i % 4] = add_carry(acc[i % 4], u64::from_ne_bytes(*word));
-        }
+    // The partial sum is in network order; the loop sums in native order.
+    let mut acc = u64::from(sum.to_be());
+    // Small packets (a 64-byte frame's datagram) skip the block loop and
+    // its accumulators altogether.
+    if !blocks.is_empty() {
+        acc = blocks_onto(acc, blocks);
     }
-    let mut acc = add_carry(add_carry(acc[0], acc[1]), add_carry(acc[2], acc[3]));
     // Under 64 bytes left: one step per set bit of the length, no loop.
     let mut rest = rest;
     if let Some((w, r)) = rest.split_first_chunk::<32>() {
@@ -113,6 +109,21 @@ pub fn data_onto(sum: u16, data: &[u8]) -> u16 {
         acc = add_carry(acc, u64::from(u16::from_ne_bytes([b, 0])));
     }
     u16::from_be(fold(acc))
+}
+
+/// Whole 64-byte blocks added onto `acc`, into four accumulators so that
+/// four carry chains run side by side (one chain is bound by the
+/// add → adc latency, two cycles a word).
+#[inline]
+fn blocks_onto(acc: u64, blocks: &[[u8; 64]]) -> u64 {
+    let mut acc = [acc, 0, 0, 0];
+    for b in blocks {
+        let (w, _) = b.as_chunks::<8>();
+        for (i, word) in w.iter().enumerate() {
+            acc[i % 4] = add_carry(acc[i % 4], u64::from_ne_bytes(*word));
+        }
+    }
+    add_carry(add_carry(acc[0], acc[1]), add_carry(acc[2], acc[3]))
 }
 
 /// `a + b` with the carry out of bit 63 added back in (RFC 1071 §2(C)).

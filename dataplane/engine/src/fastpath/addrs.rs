@@ -32,10 +32,16 @@ pub(crate) struct V4Set {
     addrs: [u32; MAX_ADDRS],
 }
 
-/// The filter bit of `a`: the top six bits of a Fibonacci hash.
+/// The filter index of `a`: the top six bits of a Fibonacci hash.
 #[inline(always)]
-fn filter_bit(a: u32) -> u64 {
-    1 << (a.wrapping_mul(0x9e37_79b1) >> 26)
+pub(crate) fn filter_index(a: u32) -> u32 {
+    a.wrapping_mul(0x9e37_79b1) >> 26
+}
+
+/// The filter bit of `a`.
+#[inline(always)]
+pub(crate) fn filter_bit(a: u32) -> u64 {
+    1 << filter_index(a)
 }
 
 impl V4Set {
@@ -49,6 +55,16 @@ impl V4Set {
             }
         }
         s
+    }
+
+    /// The membership filter (one bit per member at [`filter_index`]).
+    pub(crate) fn filter(&self) -> u64 {
+        self.filter
+    }
+
+    /// The members, host order.
+    pub(crate) fn members(&self) -> &[u32] {
+        self.addrs.get(..self.len).unwrap_or(&[])
     }
 
     /// Whether the host-order address `a` is a member.

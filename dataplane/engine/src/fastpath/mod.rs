@@ -10,6 +10,7 @@
 //! (§2.6: one hop-limit decrement per traversal) and rewrite the headers.
 
 mod addrs;
+mod lane;
 mod out;
 mod sixtofour;
 mod teredo;
@@ -39,6 +40,8 @@ pub struct Engine {
     /// `relay`'s address sets with membership filters (never changes
     /// after construction, like `relay`).
     pub(crate) sets: addrs::RelaySets,
+    /// Constants of the straight-line lanes (also fixed).
+    pub(crate) lanes: lane::Lanes,
     pub(crate) counters: Counters,
     pub(crate) ids: IdGen,
 }
@@ -157,8 +160,10 @@ impl Engine {
     /// An engine for worker `worker` of `workers`; `seed` randomises IDs.
     pub fn new(cfg: &Config, worker: u16, workers: u16, seed: u64) -> Result<Engine, ConfigError> {
         let relay = Relay::new(cfg)?;
+        let sets = addrs::RelaySets::new(&relay);
         Ok(Engine {
-            sets: addrs::RelaySets::new(&relay),
+            lanes: lane::Lanes::new(&relay, &sets),
+            sets,
             relay,
             counters: Counters::default(),
             ids: IdGen::new(worker, workers, seed),
@@ -168,6 +173,16 @@ impl Engine {
     /// Replaces the ID source (tests reproduce SPEC §5 with a constant 0).
     pub fn set_id_source(&mut self, ids: IdGen) {
         self.ids = ids;
+    }
+
+    /// Switches the straight-line lanes off (`false`) so that every frame
+    /// takes the general path; differential tests compare the two.
+    #[doc(hidden)]
+    pub fn set_lanes(&mut self, on: bool) {
+        self.lanes = lane::Lanes::new(&self.relay, &self.sets);
+        if !on {
+            self.lanes.off();
+        }
     }
 
     pub fn relay(&self) -> &Relay {
@@ -192,8 +207,11 @@ impl Engine {
         peers: &PeerTable,
         now: Now,
     ) {
+        // `rx_frames` once per batch: every frame the loop visits counts.
+        let n = frames.len().min(verdicts.len());
+        self.counters.event_n(Event::RxFrames, n as u64);
         for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
-            *v = self.process_frame(f, peers, now);
+            *v = self.classify_frame(f, peers, now);
         }
     }
 
@@ -201,6 +219,25 @@ impl Engine {
     #[inline]
     pub fn process_frame(&mut self, f: &mut Frame<'_>, peers: &PeerTable, now: Now) -> Verdict {
         self.counters.event(Event::RxFrames);
+        self.classify_frame(f, peers, now)
+    }
+
+    /// One frame without the `rx_frames` count (the callers count it):
+    /// a straight-line lane when the frame has the shape of one, else the
+    /// general path.
+    #[inline(always)]
+    fn classify_frame(&mut self, f: &mut Frame<'_>, peers: &PeerTable, now: Now) -> Verdict {
+        self.lanes_or_general(f, peers, now)
+    }
+
+    /// Every SPEC §4 check in order, for any frame.
+    #[inline(never)]
+    pub(super) fn classify_general(
+        &mut self,
+        f: &mut Frame<'_>,
+        peers: &PeerTable,
+        now: Now,
+    ) -> Verdict {
         let d = f.data();
         if d.len() < ethernet::HEADER_LEN {
             return self.pass(Event::PassNotIp);
