@@ -250,11 +250,18 @@ pub fn engine_and_peers(now: Now) -> (Engine, PeerTable) {
         Ok(e) => e,
         Err(e) => panic!("engine: {e}"),
     };
-    let mut peers = PeerTable::new(
+    let peers = trusted_peers(
+        now,
         cfg.teredo.peer_capacity as usize,
         cfg.teredo.peer_idle_evict,
-        7,
     );
+    (engine, peers)
+}
+
+/// A peer table of `capacity` entries holding the scenario's Teredo client,
+/// trusted and valid at `now`.
+pub fn trusted_peers(now: Now, capacity: usize, idle_evict: u32) -> PeerTable {
+    let mut peers = PeerTable::new(capacity, idle_evict, 7);
     let Ok(idx) = peers.insert(&CLIENT_V6, (CLIENT_V4, CLIENT_PORT), now.secs()) else {
         panic!("peer table full");
     };
@@ -263,7 +270,7 @@ pub fn engine_and_peers(now: Now) -> (Engine, PeerTable) {
     };
     p.set_trusted(CLIENT_V4, CLIENT_PORT);
     p.touch_rx(now.secs());
-    (engine, peers)
+    peers
 }
 
 /// [`BATCH`] copies of one scenario frame in UMEM-like slots.
