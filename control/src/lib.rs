@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod ctl;
 pub mod daemon;
+pub mod lab;
 pub mod labconfig;
 pub mod logline;
 pub mod netlink;

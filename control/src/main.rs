@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use xrelay_control::ctl::{self, CtlError, Target};
 use xrelay_control::daemon::{self, DaemonOptions};
+use xrelay_control::lab;
 use xrelay_control::labconfig::lab_config;
 use xrelay_control::pcapio::{CaptureReader, PcapIoError, PcapOut, TsPrecision};
 use xrelay_control::translate::{translate, Sink, TranslateError};
@@ -79,6 +80,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// The built-in lab: namespaces, veths and relay.toml (DESIGN §3), and the demo.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
     /// The XDP program: status, detach.
     Xdp {
         #[command(subcommand)]
@@ -140,6 +146,56 @@ struct DaemonArgs {
     /// --dataplane-arg=--batch=32.
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     dataplane_arg: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the lab in network namespaces and write its relay.toml (idempotent).
+    Up {
+        /// One link carrying both families instead of two.
+        #[arg(long)]
+        one_armed: bool,
+        /// Name prefix of the namespaces and links (`xr` + up to 6 of [a-z0-9]).
+        #[arg(long, value_name = "PREFIX", default_value = lab::DEFAULT_PREFIX)]
+        name: String,
+        /// Write teredo.accept_unknown_peers = true into the lab's relay.toml.
+        #[arg(long)]
+        accept_unknown_peers: bool,
+    },
+    /// Remove the lab: its processes, namespaces, veths, pins, directory.
+    Down {
+        #[arg(long, value_name = "PREFIX", default_value = lab::DEFAULT_PREFIX)]
+        name: String,
+    },
+    /// Namespaces, links, addresses, and whether the daemon runs.
+    Status {
+        #[arg(long, value_name = "PREFIX", default_value = lab::DEFAULT_PREFIX)]
+        name: String,
+    },
+    /// The demo: lab up, daemon with the real dataplane, traffic on all four
+    /// paths with live counters, a summary, everything cleaned up.
+    Run {
+        /// Seconds of traffic.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Packets per second on each path.
+        #[arg(long, value_name = "PPS", default_value_t = 1000)]
+        rate: u64,
+        #[arg(long)]
+        one_armed: bool,
+        #[arg(long, value_name = "PREFIX", default_value = lab::DEFAULT_PREFIX)]
+        name: String,
+        /// The xrelay-dataplane binary (default: next to xrelayctl, else PATH).
+        #[arg(long, value_name = "PATH", env = "XRELAY_DATAPLANE")]
+        dataplane: Option<PathBuf>,
+        /// Trust Teredo clients without the bubble handshake
+        /// (teredo.accept_unknown_peers = true).
+        #[arg(long)]
+        accept_unknown_peers: bool,
+        /// Also write the outcome as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -328,6 +384,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Peers { command, target } => with_stdout(|w| ctl::peers(&target, &command, w)),
         Command::Xdp { command, target } => with_stdout(|w| ctl::xdp(&target, &command, w)),
         Command::Translate(args) => run_translate(&args),
+        Command::Lab { command } => run_lab(command),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
@@ -341,6 +398,101 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = load_or_lab(file.as_deref())?;
             print!("{}", cfg.to_toml_string());
             Ok(())
+        }
+    }
+}
+
+fn run_lab(cmd: LabCommand) -> Result<(), Failure> {
+    match cmd {
+        LabCommand::Up {
+            one_armed,
+            name,
+            accept_unknown_peers,
+        } => {
+            let spec = lab::Spec::new(&name, one_armed).map_err(usage)?;
+            let how = lab::up(&spec, accept_unknown_peers).map_err(other)?;
+            println!(
+                "lab {name}: {} ({}); relay.toml: {}",
+                match how {
+                    lab::UpOutcome::Built => "built",
+                    lab::UpOutcome::AlreadyUp => "already up",
+                    lab::UpOutcome::Rebuilt =>
+                        "rebuilt (a partial or other-shaped lab was removed first)",
+                },
+                if one_armed { "one-armed" } else { "two-armed" },
+                spec.config_path().display()
+            );
+            println!(
+                "start the relay: xrelayctl {}",
+                spec.daemon_args().join(" ")
+            );
+            Ok(())
+        }
+        LabCommand::Down { name } => {
+            let spec = lab::Spec::new(&name, false).map_err(usage)?;
+            let removed = lab::down(&spec).map_err(other)?;
+            if removed.is_empty() {
+                println!("lab {name}: nothing to remove");
+            } else {
+                println!("lab {name}: removed {}", removed.join(", "));
+            }
+            Ok(())
+        }
+        LabCommand::Status { name } => {
+            lab::Spec::new(&name, false).map_err(usage)?;
+            let stdout = std::io::stdout();
+            lab::status(&name, &mut stdout.lock()).map_err(other)?;
+            Ok(())
+        }
+        LabCommand::Run {
+            seconds,
+            rate,
+            one_armed,
+            name,
+            dataplane,
+            accept_unknown_peers,
+            report,
+        } => {
+            use std::io::IsTerminal as _;
+            lab::Spec::new(&name, one_armed).map_err(usage)?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ] {
+                signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+                    .context("installing signal handlers")
+                    .map_err(other)?;
+            }
+            let opts = lab::RunOptions {
+                prefix: name,
+                one_armed,
+                seconds,
+                rate,
+                dataplane,
+                accept_unknown_peers,
+                redraw: std::io::stdout().is_terminal(),
+            };
+            let stdout = std::io::stdout();
+            let r = lab::run(&opts, &mut stdout.lock(), &stop).map_err(other)?;
+            if let Some(p) = report {
+                let json = serde_json::to_string_pretty(&r).map_err(other)?;
+                std::fs::write(&p, json)
+                    .with_context(|| format!("writing {}", p.display()))
+                    .map_err(other)?;
+            }
+            if r.exact() {
+                Ok(())
+            } else if r.interrupted {
+                Err(other(anyhow::anyhow!(
+                    "lab run: interrupted (everything cleaned up)"
+                )))
+            } else {
+                Err(other(anyhow::anyhow!(
+                    "lab run: not every packet was relayed exactly once (see the summary)"
+                )))
+            }
         }
     }
 }
