@@ -22,6 +22,8 @@
 use xrelay_engine::{DropReason, Engine, Frame, Now, PeerTable, Port, Verdict};
 
 use crate::counters::{DpCounter, Tally};
+use crate::fib::{Hop, NextHops};
+use crate::kpath::l3;
 use crate::rings::{Burst, Kick, Packet, Rings, Slab, Umem, UmemConfig};
 use crate::slow::WorkerLink;
 use crate::xsk::alloc_frame;
@@ -172,6 +174,62 @@ pub struct BatchCtx<'a> {
     pub peers: &'a PeerTable,
     pub now: Now,
     pub link: &'a mut WorkerLink,
+    /// The next-hop table for this batch (loaded once per batch).
+    pub next_hops: &'a NextHops,
+}
+
+/// The post-pass on a frame the engine transmits: looks its destination
+/// up in the next-hop table — the outer IPv4 destination of an IPv4 frame
+/// (encapsulated), the IPv6 destination of an IPv6 frame (decapsulated,
+/// native) — and on a hit rewrites the destination MAC the engine wrote
+/// (its static `next_hop_mac`). Returns what the table said.
+#[inline]
+pub fn apply_next_hop(nh: &NextHops, frame: &mut [u8]) -> Hop {
+    let Some((off, et)) = l3(frame) else {
+        return Hop::Static;
+    };
+    let hop = match et {
+        0x0800 => match frame.get(off + 16..off + 20) {
+            Some(d) => nh.v4(u32::from_be_bytes([d[0], d[1], d[2], d[3]])),
+            None => Hop::Static,
+        },
+        0x86dd => match frame
+            .get(off + 24..off + 40)
+            .and_then(|d| <[u8; 16]>::try_from(d).ok())
+        {
+            Some(d) => nh.v6(u128::from_be_bytes(d)),
+            None => Hop::Static,
+        },
+        _ => Hop::Static,
+    };
+    if let (Hop::Mac(m), Some(d)) = (hop, frame.get_mut(0..6)) {
+        d.copy_from_slice(&m);
+    }
+    hop
+}
+
+/// Applies the next-hop table to an outgoing frame and counts the outcome;
+/// false on a miss: the frame went to the slow path (the kernel path) or,
+/// when that is congested, was dropped (C-16). The caller frees it.
+#[inline]
+fn next_hop_or_miss(
+    nh: &NextHops,
+    frame: &mut [u8],
+    link: &mut WorkerLink,
+    tally: &mut Tally,
+) -> bool {
+    match apply_next_hop(nh, frame) {
+        Hop::Mac(_) => tally.dp(DpCounter::NhKernel, 1),
+        Hop::Static => tally.dp(DpCounter::NhStatic, 1),
+        Hop::Miss => {
+            tally.dp(DpCounter::NeighMiss, 1);
+            if !link.hand_off_miss(frame) {
+                tally.drop(DropReason::C16Congestion, 1);
+            }
+            return false;
+        }
+    }
+    true
 }
 
 /// Runs the engine over the frames in `sides[from].rx` (all of them) and
@@ -218,6 +276,10 @@ pub fn process_rx<R: Rings>(sides: &mut [Side<R>], from: usize, ctx: &mut BatchC
         }
         match verdict {
             Verdict::Tx => {
+                if !next_hop_or_miss(ctx.next_hops, &mut pkt, ctx.link, ctx.tally) {
+                    sides[from].free(pkt);
+                    continue;
+                }
                 let to = side_of(tx_port, nsides);
                 if to == from {
                     sides[from].queue_tx(pkt, ctx.tally);
@@ -249,11 +311,13 @@ pub fn process_rx<R: Rings>(sides: &mut [Side<R>], from: usize, ctx: &mut BatchC
     n
 }
 
-/// Queues up to `max` frames the slow path built; returns how many.
+/// Queues up to `max` frames the slow path built (their next hop from the
+/// table, as for relayed frames); returns how many.
 pub fn slow_tx<R: Rings>(
     sides: &mut [Side<R>],
     link: &mut WorkerLink,
     tally: &mut Tally,
+    next_hops: &NextHops,
     max: usize,
 ) -> usize {
     let mut n = 0;
@@ -262,9 +326,13 @@ pub fn slow_tx<R: Rings>(
         n += 1;
         let to = side_of(job.port, sides.len());
         match sides[to].copy_in(job.buf.bytes()) {
-            Ok(p) => {
-                tally.dp(DpCounter::SlowTxFrames, 1);
-                sides[to].queue_tx(p, tally);
+            Ok(mut p) => {
+                if next_hop_or_miss(next_hops, &mut p, link, tally) {
+                    tally.dp(DpCounter::SlowTxFrames, 1);
+                    sides[to].queue_tx(p, tally);
+                } else {
+                    sides[to].free(p);
+                }
             }
             Err(c) => tally.dp(c, 1),
         }

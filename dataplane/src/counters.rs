@@ -66,6 +66,22 @@ dp_counters! {
     SlowTxRateLimited => "slow_tx_rate_limited",
     /// A descriptor whose bounds the engine could not be given back: freed.
     BadFrameBounds => "bad_frame_bounds",
+    /// Relayed frames whose destination MAC came from the kernel's
+    /// next-hop table (`--next-hops kernel`).
+    NhKernel => "nh_kernel",
+    /// Relayed frames sent with the static `next_hop_mac` of relay.toml
+    /// (`--next-hops static`, or the FIB knows no route of that family on
+    /// the egress interface).
+    NhStatic => "nh_static",
+    /// Next-hop misses (a route exists but none matches, or its
+    /// neighbour is unresolved): handed to the slow path for the kernel.
+    NeighMiss => "neigh_miss",
+    /// Misses the slow path gave to the kernel (raw socket).
+    NeighMissSent => "neigh_miss_sent",
+    /// Misses the kernel refused (send error) or with no kernel path.
+    NeighMissErrors => "neigh_miss_errors",
+    /// Next-hop tables a worker picked up (one per kernel change burst).
+    NhTableLoads => "nh_table_loads",
     /// Kernel AF_XDP statistics (`XDP_STATISTICS`), summed over the
     /// worker's sockets, refreshed about once a second.
     XskRxDropped => "xsk_rx_dropped",

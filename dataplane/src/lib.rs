@@ -10,6 +10,9 @@
 //!           every frame to exactly one place (TX burst or free list)
 //!  worker   the ring loop, idle wait, statistics, heartbeat
 //!  slow     the slow-path thread, its bounded channels and buffer pool
+//!  fib      next hops from the kernel: netlink sync (`dp-fib`) and the
+//!           immutable table the workers load once per batch
+//!  kpath    raw sockets through which next-hop misses reach the kernel
 //!  counters the counter slots and the per-thread accumulator
 //!  mem      in-memory `Rings` (the kernel side simulated) for tests and benches
 //!  shm      the shared-memory counter file (writer and reader)
@@ -21,6 +24,12 @@
 
 pub mod batch;
 pub mod counters;
+pub mod fib;
+#[expect(
+    unsafe_code,
+    reason = "setsockopt(SO_BINDTODEVICE, IPV6_HDRINCL) on raw sockets"
+)]
+pub mod kpath;
 pub mod mem;
 pub mod opts;
 pub mod peersock;

@@ -2,8 +2,9 @@
 //! "Dataplane").
 //!
 //! Start-up: configuration → XSKMAPs opened from their pins → counter file
-//! → per worker and interface: UMEM → socket bound → fill ring primed →
-//! worker threads running → slow-path thread → sockets registered in the
+//! → next-hop table synced from the kernel (`--next-hops kernel`) → per
+//! worker and interface: UMEM → socket bound → fill ring primed → worker
+//! threads running → slow-path thread → FIB sync thread → sockets registered in the
 //! XSKMAPs (only now does the XDP program redirect to them).
 //! Shutdown (SIGTERM/SIGINT, or a thread that died): XSKMAP slots cleared
 //! first (frames pass to the kernel again) → threads stopped and joined
@@ -20,7 +21,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use xrelay_dataplane::batch::Side;
-use xrelay_dataplane::opts::Opts;
+use xrelay_dataplane::fib::{FibSync, NextHopCell};
+use xrelay_dataplane::kpath::KernelTx;
+use xrelay_dataplane::opts::{NextHopsArg, Opts};
 use xrelay_dataplane::rings::{Rings, Umem, UmemConfig};
 use xrelay_dataplane::shm::{BlockInfo, Role, ShmWriter};
 use xrelay_dataplane::slow::{self, SlowThread};
@@ -151,6 +154,40 @@ fn run(opts: &Opts) -> Result<()> {
         umem_cfg.max_frame(),
     );
 
+    // Next hops: the kernel's table, synced before any worker runs.
+    let v6_if = if two_armed {
+        cfg.interfaces.v6.name.clone()
+    } else {
+        cfg.interfaces.v4.name.clone()
+    };
+    let v4_if = cfg.interfaces.v4.name.clone();
+    let (nh_cell, fib, kernel) = match opts.next_hops {
+        NextHopsArg::Kernel => {
+            let cell = NextHopCell::new();
+            let mut sync = FibSync::open(&v4_if, &v6_if, Arc::clone(&cell))
+                .context("netlink socket (--next-hops kernel)")?;
+            sync.resync().context("netlink dump (--next-hops kernel)")?;
+            log(format!(
+                "next hops: kernel, {} on {v4_if}/{v6_if}; static next_hop_mac where the kernel has no route",
+                sync.summary()
+            ));
+            let kernel = match KernelTx::open(&v4_if, &v6_if) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    log(format!(
+                        "raw sockets for next-hop misses: {e}; misses will be dropped (dp/neigh_miss_errors)"
+                    ));
+                    None
+                }
+            };
+            (Some(cell), Some(sync), kernel)
+        }
+        NextHopsArg::Static => {
+            log("next hops: static (relay.toml next_hop_mac)");
+            (None, None, None)
+        }
+    };
+
     // UMEM → socket → fill ring primed, for every worker and interface.
     let reserve = 2 * opts.batch;
     let mut parts: Vec<Vec<(XskRings, Umem, Port)>> = Vec::with_capacity(workers);
@@ -202,6 +239,7 @@ fn run(opts: &Opts) -> Result<()> {
         let stop = Arc::clone(&stop);
         let core = core_of(w);
         let (batch, busy) = (opts.batch, opts.busy_poll);
+        let nh = nh_cell.as_ref().map(|c| c.reader());
         let h = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
@@ -215,6 +253,9 @@ fn run(opts: &Opts) -> Result<()> {
                     .map(|(rings, umem, role)| Side::new(rings, umem, &umem_cfg, role, batch))
                     .collect();
                 let mut wk = Worker::new(sides, engine, link, peers, block, batch, busy);
+                if let Some(r) = nh {
+                    wk.set_next_hops(r);
+                }
                 wk.run(&stop);
             })
             .with_context(|| format!("spawning {name}"))?;
@@ -230,6 +271,7 @@ fn run(opts: &Opts) -> Result<()> {
             peers: Arc::clone(&peers),
             block: shm.block(workers),
             workers,
+            kernel,
         };
         let stop = Arc::clone(&stop);
         let core = opts.slow_core;
@@ -243,6 +285,16 @@ fn run(opts: &Opts) -> Result<()> {
             })
             .context("spawning dp-slow")?;
         running.threads.push(("dp-slow".into(), h));
+    }
+
+    // The FIB sync.
+    if let Some(sync) = fib {
+        let stop = Arc::clone(&stop);
+        let h = std::thread::Builder::new()
+            .name("dp-fib".into())
+            .spawn(move || sync.run(&stop, &|m| log(m)))
+            .context("spawning dp-fib")?;
+        running.threads.push(("dp-fib".into(), h));
     }
 
     // The peer socket (`xrelayctl peers`), beside the counter file.

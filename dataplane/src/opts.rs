@@ -25,6 +25,17 @@ impl From<BindArg> for BindMode {
     }
 }
 
+/// Where the destination MACs of relayed frames come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NextHopsArg {
+    /// The kernel's routes and neighbours (netlink), falling back to the
+    /// static `next_hop_mac` of relay.toml where the kernel has no route
+    /// of that family on the egress interface.
+    Kernel,
+    /// The static `next_hop_mac` of relay.toml only.
+    Static,
+}
+
 /// xrelay's dataplane: AF_XDP workers for the queues of the relay's
 /// interfaces, a slow-path thread, shared-memory counters. Normally
 /// started by the control daemon, which loads the XDP program and pins its
@@ -77,6 +88,12 @@ pub struct Opts {
     /// instead of sleeping when idle.
     #[arg(long, env = "XRELAY_BUSY_POLL")]
     pub busy_poll: bool,
+    /// Next hops: `kernel` (routes and neighbours of the relay's
+    /// interfaces followed over netlink; relay.toml's static
+    /// `next_hop_mac` where the kernel has no route of the family on the
+    /// egress interface) or `static` (relay.toml only).
+    #[arg(long, value_enum, default_value_t = NextHopsArg::Kernel, env = "XRELAY_NEXT_HOPS")]
+    pub next_hops: NextHopsArg,
 }
 
 impl Opts {
@@ -158,6 +175,12 @@ mod tests {
             (1, 64, 2048, 4096, 64)
         );
         assert_eq!(o.bind, BindArg::Auto);
+        assert_eq!(o.next_hops, NextHopsArg::Kernel);
+        assert_eq!(
+            parse(&["--next-hops", "static"]).expect("ok").next_hops,
+            NextHopsArg::Static
+        );
+        assert!(parse(&["--next-hops", "bgp"]).is_err());
         assert_eq!(o.umem_frames(), 2 * 2048 + 4 * 64);
         let o = parse(&[
             "--cores",

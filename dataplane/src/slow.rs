@@ -28,6 +28,7 @@ use xrelay_engine::slow::SlowPath;
 use xrelay_engine::{Counters, DropReason, Now, Output, PeerTable, Port, SlowKind};
 
 use crate::counters::{DpCounter, Tally};
+use crate::kpath::KernelTx;
 use crate::shm::{BlockState, BlockWriter};
 use crate::xsk::monotonic_ns;
 
@@ -90,11 +91,21 @@ impl Pool {
     }
 }
 
+/// What the slow path is asked to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// The engine's slow-path logic (`SlowPath::handle`).
+    Engine(SlowKind),
+    /// A relayed frame whose next hop the table could not resolve: give
+    /// its IP packet to the kernel (`kpath`), which resolves the neighbour.
+    NeighMiss,
+}
+
 /// A frame for the slow path.
 #[derive(Debug)]
 pub struct SlowJob {
     pub worker: u16,
-    pub kind: SlowKind,
+    pub kind: Job,
     pub buf: Buf,
 }
 
@@ -120,6 +131,16 @@ impl WorkerLink {
     /// channel full.
     #[inline]
     pub fn hand_off(&mut self, kind: SlowKind, frame: &[u8]) -> bool {
+        self.send_job(Job::Engine(kind), frame)
+    }
+    /// Queues a relayed frame whose next hop is unresolved, for the kernel
+    /// path; false as for [`WorkerLink::hand_off`].
+    #[inline]
+    pub fn hand_off_miss(&mut self, frame: &[u8]) -> bool {
+        self.send_job(Job::NeighMiss, frame)
+    }
+    #[inline]
+    fn send_job(&mut self, kind: Job, frame: &[u8]) -> bool {
         let Some(buf) = self.pool.fill(frame) else {
             return false;
         };
@@ -270,6 +291,9 @@ pub struct SlowThread {
     pub peers: Arc<RwLock<PeerTable>>,
     pub block: Option<BlockWriter>,
     pub workers: usize,
+    /// Raw sockets for next-hop misses (`None`: such frames are dropped,
+    /// counted `dp/neigh_miss_errors`).
+    pub kernel: Option<KernelTx>,
 }
 
 impl SlowThread {
@@ -307,8 +331,24 @@ impl SlowThread {
                         tally: &mut tally,
                         extra: &mut extra,
                     };
-                    self.slow
-                        .handle(j.kind, j.buf.bytes(), &mut peers, now, &mut out);
+                    match j.kind {
+                        Job::Engine(kind) => {
+                            self.slow
+                                .handle(kind, j.buf.bytes(), &mut peers, now, &mut out)
+                        }
+                        Job::NeighMiss => {
+                            let sent = out.bucket.take(out.now_ms);
+                            let c = match (&self.kernel, sent) {
+                                (_, false) => DpCounter::SlowTxRateLimited,
+                                (Some(k), true) => match k.send_frame(j.buf.bytes()) {
+                                    Ok(()) => DpCounter::NeighMissSent,
+                                    Err(_) => DpCounter::NeighMissErrors,
+                                },
+                                (None, true) => DpCounter::NeighMissErrors,
+                            };
+                            out.tally.dp(c, 1);
+                        }
+                    }
                     tally.dp(DpCounter::SlowJobs, 1);
                     self.link.recycle(j.buf);
                     n += 1;
@@ -358,6 +398,7 @@ mod tests {
         assert_eq!(slow.pool.available(), 1);
         let j = slow.try_job().expect("job");
         assert_eq!((j.worker, j.buf.bytes()), (0, &[1u8, 2, 3][..]));
+        assert_eq!(j.kind, Job::Engine(SlowKind::Echo));
         slow.recycle(j.buf);
         // Too big for a buffer: refused.
         assert!(!l0.hand_off(SlowKind::Echo, &[0; 65]));

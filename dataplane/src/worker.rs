@@ -5,8 +5,9 @@
 //!
 //! One iteration ([`Worker::iterate`]): reclaim completions → refill the
 //! fill ring (keeping a reserve of free frames for copies and slow-path
-//! frames) → receive one batch per side and run [`batch::process_rx`] with
-//! the peer table read-locked once → slow-path frames → TX → kick →
+//! frames) → the next-hop table loaded (once per batch) → receive one batch
+//! per side and run [`batch::process_rx`] with the peer table read-locked
+//! once → slow-path frames → TX → kick →
 //! counters and heartbeat flushed to the worker's shared-memory block.
 //! When an iteration found nothing to do the loop sleeps in `poll(2)` on
 //! the sockets for at most [`IDLE_WAIT`] (or, with busy polling, kicks the
@@ -20,6 +21,7 @@ use xrelay_engine::{Engine, Now, PeerTable};
 
 use crate::batch::{self, BatchCtx, Side};
 use crate::counters::{DpCounter, Tally};
+use crate::fib::NextHopReader;
 use crate::rings::{Kick, Rings, XskStats};
 use crate::shm::{BlockState, BlockWriter};
 use crate::slow::WorkerLink;
@@ -70,6 +72,7 @@ pub struct Worker<R> {
     busy_poll: bool,
     iterations: u64,
     last_stats_ns: u64,
+    next_hops: NextHopReader,
 }
 
 impl<R: Rings> Worker<R> {
@@ -94,7 +97,14 @@ impl<R: Rings> Worker<R> {
             busy_poll,
             iterations: 0,
             last_stats_ns: 0,
+            next_hops: NextHopReader::fixed(),
         }
+    }
+
+    /// Where the worker takes its next-hop table from (default: none, the
+    /// static MACs of relay.toml).
+    pub fn set_next_hops(&mut self, r: NextHopReader) {
+        self.next_hops = r;
     }
 
     /// Replaces the shared-memory block the worker flushes to.
@@ -128,6 +138,10 @@ impl<R: Rings> Worker<R> {
                 self.tally.dp(DpCounter::FillKicks, 1);
             }
         }
+        if self.next_hops.refresh() {
+            self.tally.dp(DpCounter::NhTableLoads, 1);
+        }
+        let next_hops = self.next_hops.table();
         {
             let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
             let mut ctx = BatchCtx {
@@ -136,6 +150,7 @@ impl<R: Rings> Worker<R> {
                 peers: &peers,
                 now,
                 link: &mut self.link,
+                next_hops,
             };
             for i in 0..self.sides.len() {
                 let s = &mut self.sides[i];
@@ -145,7 +160,13 @@ impl<R: Rings> Worker<R> {
                 }
             }
         }
-        act.slow_tx = batch::slow_tx(&mut self.sides, &mut self.link, &mut self.tally, self.batch);
+        act.slow_tx = batch::slow_tx(
+            &mut self.sides,
+            &mut self.link,
+            &mut self.tally,
+            next_hops,
+            self.batch,
+        );
         for s in &mut self.sides {
             let sent = s.flush_tx(&mut self.tally);
             self.tally.dp(DpCounter::TxFrames, sent as u64);

@@ -185,6 +185,7 @@ fn slow_path_thread_answers_through_the_worker() {
         peers,
         block: None,
         workers: 1,
+        kernel: None,
     };
     let stop2 = Arc::clone(&stop);
     let h = std::thread::spawn(move || st.run(&stop2));

@@ -1,0 +1,427 @@
+//! Root integration test: next hops from the kernel (`--next-hops kernel`)
+//! in the two-armed netns lab.
+//!
+//! The IPv6 side gets a transit subnet 2001:db8:6::/64 with two next hops
+//! on the native host's link — A (`2001:db8:6::a`, the native host's own
+//! MAC) and B (`2001:db8:6::b`, a second MAC, a permanent neighbour) — and
+//! the route `2001:db8::/64 via A` in the relay namespace. relay.toml's
+//! static IPv6 `next_hop_mac` is a third MAC no frame may carry.
+//!
+//! 1. Switch-over: a steady stream of 6to4 frames (decapsulated toward
+//!    2001:db8::1) at 100 frames/s; mid-stream `ip -6 route replace …
+//!    via B`. Frames reach A before and B after, with a clean cut (every
+//!    A sequence number below every B one), the first frame at B within a
+//!    second of the change (printed), and A + B = N exactly: a frame
+//!    rewritten before the worker loaded the new table still reaches A's
+//!    link, so the change loses nothing; the only frames "in flight" are
+//!    those still sent to A after the change (at most a batch picked up
+//!    before the table load; asserted ≤ 5 at this rate).
+//! 2. Neighbour miss: A's neighbour entry deleted; one frame is handed to
+//!    the kernel (`dp/neigh_miss`, `dp/neigh_miss_sent`), which resolves
+//!    A by ND and delivers it; the next frame takes the fast path again.
+//!
+//! Skips, and says why, without root, the XDP object, tshark or scapy.
+
+mod lab;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lab::*;
+use xrelay_dataplane::shm;
+
+const N: usize = 200;
+const MAC_B: &str = "02:00:00:00:06:03";
+const MAC_STATIC: &str = "02:00:00:00:06:0f";
+const GW_A: &str = "2001:db8:6::a";
+const GW_B: &str = "2001:db8:6::b";
+
+const CONFIG: &str = r#"
+[relay]
+native_addr = "2001:db8:6::ff"
+ipv4_subnets = ["203.0.113.0/24"]
+
+[interfaces]
+one_armed = false
+[interfaces.v4]
+name = "xr-t4-r4"
+mac = "02:00:00:00:04:01"
+next_hop_mac = "02:00:00:00:04:02"
+[interfaces.v6]
+name = "xr-t4-r6"
+mac = "02:00:00:00:06:01"
+next_hop_mac = "02:00:00:00:06:0f"
+
+[sixto4]
+enabled = true
+anycast = true
+unicast_addr = "203.0.113.4"
+"#;
+
+/// `n` proto-41 frames from the 6to4 site, sequence numbers from `seq0`,
+/// `inter` seconds apart; prints the send time of the first.
+const SCAPY: &str = r#"
+import sys, time
+from scapy.all import Ether, IP, IPv6, ICMPv6EchoRequest, sendp, conf
+conf.verb = 0
+iface, n, inter, seq0 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+pay = b"xrelay-nexthops-" * 4
+f = [Ether(src="02:00:00:00:04:02", dst="02:00:00:00:04:01")
+     / IP(src="192.0.2.1", dst="192.88.99.1", ttl=64)
+     / IPv6(src="2002:c000:201::1", dst="2001:db8::1", hlim=64)
+     / ICMPv6EchoRequest(id=0x4244, seq=seq0 + i, data=pay) for i in range(n)]
+print("start", time.time(), flush=True)
+sendp(f, iface=iface, inter=inter)
+print("done", time.time(), flush=True)
+"#;
+
+const TSHARK_OPTS: [&str; 2] = ["-o", "ip.check_checksum:TRUE"];
+const BAD: &str =
+    "_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == \"Bad\"";
+const FILTER: &str = "ip6 and src host 2002:c000:201::1";
+
+fn snapshot(path: &Path) -> shm::Snapshot {
+    shm::read(path).unwrap_or_else(|e| panic!("counters: {e}"))
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// (sequence number, capture time, destination MAC) of every relayed
+/// echo request in `pcap`.
+fn frames(pcap: &Path) -> Vec<(u32, f64, String)> {
+    let out = sh(&[
+        "tshark",
+        "-n",
+        "-r",
+        pcap.to_str().expect("path"),
+        "-Y",
+        "icmpv6.echo.identifier == 0x4244 && ipv6.dst == 2001:db8::1 && ipv6.hlim == 63",
+        "-T",
+        "fields",
+        "-e",
+        "icmpv6.echo.sequence_number",
+        "-e",
+        "frame.time_epoch",
+        "-e",
+        "eth.dst",
+    ]);
+    out.lines()
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            Some((
+                it.next()?.trim().parse().ok()?,
+                it.next()?.trim().parse().ok()?,
+                it.next()?.trim().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Runs scapy from the 6to4 site and waits (bounded) for it to finish.
+fn send(lab: &mut Lab, n: usize, inter: f64, seq0: u32) {
+    let log = lab.dir.join(format!("scapy-{seq0}.log"));
+    let pid = lab.spawn(
+        &[
+            "ip",
+            "netns",
+            "exec",
+            NS_V4,
+            PYTHON,
+            "-c",
+            SCAPY,
+            H4,
+            &n.to_string(),
+            &inter.to_string(),
+            &seq0.to_string(),
+        ],
+        &log,
+    );
+    let done = wait_until(Duration::from_secs(60), || !lab.alive(pid));
+    assert!(done, "scapy did not finish");
+}
+
+#[test]
+fn next_hops_follow_the_kernel_in_the_netns_lab() {
+    if let Some(why) = skip_reason() {
+        println!("skipped: {why}");
+        return;
+    }
+    let mut lab = Lab::new();
+    // The transit subnet and the two next hops.
+    in_ns(
+        NS_V6,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:6::a/64",
+            "dev",
+            H6,
+            "nodad",
+        ],
+    );
+    in_ns(
+        NS_RELAY,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:6::ff/64",
+            "dev",
+            R6,
+            "nodad",
+        ],
+    );
+    for (gw, mac) in [(GW_A, MAC_H6), (GW_B, MAC_B)] {
+        in_ns(
+            NS_RELAY,
+            &[
+                "ip",
+                "-6",
+                "neigh",
+                "replace",
+                gw,
+                "lladdr",
+                mac,
+                "dev",
+                R6,
+                "nud",
+                "permanent",
+            ],
+        );
+    }
+    in_ns(
+        NS_RELAY,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8::/64",
+            "via",
+            GW_A,
+            "dev",
+            R6,
+        ],
+    );
+
+    let cfg = xrelay_engine::Config::from_toml_str(CONFIG).expect("config");
+    lab.load_xdp(&cfg, 1);
+    let conf_path = lab.dir.join("relay.toml");
+    std::fs::write(&conf_path, CONFIG).expect("write config");
+    let shm_path = lab.dir.join("counters");
+    let log = lab.dir.join("dataplane.log");
+    let bin = env!("CARGO_BIN_EXE_xrelay-dataplane");
+    let bpffs = lab.bpffs.clone();
+    let dp = lab.spawn(
+        &[
+            "ip",
+            "netns",
+            "exec",
+            NS_RELAY,
+            bin,
+            "--config",
+            conf_path.to_str().expect("path"),
+            "--bpffs",
+            bpffs.to_str().expect("path"),
+            "--shm",
+            shm_path.to_str().expect("path"),
+            "--bind",
+            "copy",
+            "--next-hops",
+            "kernel",
+        ],
+        &log,
+    );
+    if wait_log(&log, "running:", Duration::from_secs(15)).is_none() {
+        panic!(
+            "dataplane did not start:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let nh_line = wait_log(&log, "next hops: kernel", Duration::from_secs(1)).expect("log line");
+    println!("{nh_line}");
+
+    // 1. Switch-over under a steady stream.
+    let before = snapshot(&shm_path);
+    let pcap = lab.dir.join("switch.pcap");
+    let tshark = lab.capture(NS_V6, H6, FILTER, &pcap);
+    let log_s = lab.dir.join("scapy-0.log");
+    let scapy = lab.spawn(
+        &[
+            "ip",
+            "netns",
+            "exec",
+            NS_V4,
+            PYTHON,
+            "-c",
+            SCAPY,
+            H4,
+            &N.to_string(),
+            "0.01",
+            "0",
+        ],
+        &log_s,
+    );
+    // Mid-stream: about a second into the two-second stream.
+    assert!(wait_log(&log_s, "start", Duration::from_secs(20)).is_some());
+    std::thread::sleep(Duration::from_millis(1000));
+    let t_change = now_epoch();
+    in_ns(
+        NS_RELAY,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "replace",
+            "2001:db8::/64",
+            "via",
+            GW_B,
+            "dev",
+            R6,
+        ],
+    );
+    let t_changed = now_epoch();
+    assert!(
+        wait_until(Duration::from_secs(60), || !lab.alive(scapy)),
+        "scapy did not finish"
+    );
+    let moved = wait_until(Duration::from_secs(10), || {
+        snapshot(&shm_path).total("event/sixto4_decap") - before.total("event/sixto4_decap")
+            >= N as u64
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(lab.interrupt(tshark, Duration::from_secs(10)), "tshark");
+    let after = snapshot(&shm_path);
+    assert!(moved, "decapsulations: {:?}", after.nonzero());
+    let d = |n: &str| after.total(n) - before.total(n);
+    let fs = frames(&pcap);
+    let at_a: Vec<_> = fs.iter().filter(|f| f.2 == MAC_H6).collect();
+    let at_b: Vec<_> = fs.iter().filter(|f| f.2 == MAC_B).collect();
+    let stat = fs.iter().filter(|f| f.2 == MAC_STATIC).count();
+    let first_b = at_b.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
+    let max_seq_a = at_a.iter().map(|f| f.0).max().unwrap_or(0);
+    let min_seq_b = at_b.iter().map(|f| f.0).min().unwrap_or(u32::MAX);
+    let late_a = at_a.iter().filter(|f| f.1 > t_changed).count();
+    println!(
+        "switch-over: {N} sent, {} at A, {} at B, {stat} with the static MAC; route change at \
+         {t_change:.6} (ip returned after {:.1} ms), first frame at B {:.1} ms after the change; \
+         last A seq {max_seq_a}, first B seq {min_seq_b}; {late_a} frame(s) at A after the change; \
+         dp/nh_table_loads +{}",
+        at_a.len(),
+        at_b.len(),
+        (t_changed - t_change) * 1e3,
+        (first_b - t_change) * 1e3,
+        d("dp/nh_table_loads"),
+    );
+    assert_eq!(fs.len(), N, "every frame relayed and captured once");
+    assert_eq!(
+        at_a.len() + at_b.len(),
+        N,
+        "no frame lost across the change"
+    );
+    assert_eq!(stat, 0, "no frame with relay.toml's static MAC");
+    assert!(!at_a.is_empty() && !at_b.is_empty(), "both next hops used");
+    assert!(max_seq_a < min_seq_b, "a clean cut: A before, B after");
+    assert!(
+        first_b - t_change < 1.0,
+        "the change applies within a second ({:.3} s)",
+        first_b - t_change
+    );
+    assert!(late_a <= 5, "{late_a} frames to A after the change");
+    assert_eq!(d("dp/nh_kernel"), N as u64);
+    assert_eq!(d("dp/neigh_miss") + d("dp/nh_static"), 0);
+    assert_eq!(
+        tshark_count(&pcap, &TSHARK_OPTS, BAD),
+        0,
+        "tshark found bad frames"
+    );
+
+    // 2. Neighbour miss: back to A, A's neighbour entry deleted.
+    in_ns(
+        NS_RELAY,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "replace",
+            "2001:db8::/64",
+            "via",
+            GW_A,
+            "dev",
+            R6,
+        ],
+    );
+    in_ns(NS_RELAY, &["ip", "-6", "neigh", "del", GW_A, "dev", R6]);
+    // The sync follows within milliseconds; give it ample time.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = snapshot(&shm_path);
+    let pcap = lab.dir.join("miss.pcap");
+    let tshark = lab.capture(NS_V6, H6, FILTER, &pcap);
+    send(&mut lab, 1, 0.0, 1000);
+    let sent = wait_until(Duration::from_secs(5), || {
+        snapshot(&shm_path).total("dp/neigh_miss_sent") > before.total("dp/neigh_miss_sent")
+    });
+    // The kernel resolves A (ND) and transmits; then its neighbour entry
+    // reaches the table.
+    let resolved = wait_until(Duration::from_secs(5), || {
+        in_ns(NS_RELAY, &["ip", "-6", "neigh", "show", GW_A, "dev", R6]).contains(MAC_H6)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mid = snapshot(&shm_path);
+    // The next frame: fast path again.
+    send(&mut lab, 1, 0.0, 1001);
+    let fast = wait_until(Duration::from_secs(5), || {
+        snapshot(&shm_path).total("dp/nh_kernel") > mid.total("dp/nh_kernel")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.interrupt(tshark, Duration::from_secs(10)), "tshark");
+    let after = snapshot(&shm_path);
+    let d = |n: &str| after.total(n) - before.total(n);
+    let fs = frames(&pcap);
+    println!(
+        "neighbour miss: dp/neigh_miss +{}, dp/neigh_miss_sent +{}, dp/neigh_miss_errors +{}, \
+         dp/nh_kernel +{}, captured {:?}",
+        d("dp/neigh_miss"),
+        d("dp/neigh_miss_sent"),
+        d("dp/neigh_miss_errors"),
+        d("dp/nh_kernel"),
+        fs
+    );
+    assert!(
+        sent,
+        "the miss reached the kernel path: {:?}",
+        after.nonzero()
+    );
+    assert!(resolved, "the kernel resolved A");
+    assert!(fast, "the second frame took the fast path");
+    assert_eq!(d("dp/neigh_miss"), 1);
+    assert_eq!(d("dp/neigh_miss_sent"), 1);
+    assert_eq!(d("dp/neigh_miss_errors"), 0);
+    assert_eq!(d("dp/nh_kernel"), 1);
+    assert_eq!(
+        fs.iter().map(|f| (f.0, f.2.as_str())).collect::<Vec<_>>(),
+        [(1000, MAC_H6), (1001, MAC_H6)],
+        "both frames delivered to A, the first by the kernel"
+    );
+    assert_eq!(
+        tshark_count(&pcap, &TSHARK_OPTS, BAD),
+        0,
+        "tshark found bad frames"
+    );
+
+    assert!(lab.alive(dp), "dataplane still running");
+    assert!(
+        lab.interrupt(dp, Duration::from_secs(10)),
+        "dataplane exit status"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    print!("dataplane log:\n{text}");
+}
