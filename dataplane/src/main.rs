@@ -1,7 +1,8 @@
 //! `xrelay-dataplane`: start-up and shutdown (docs/architecture.md
 //! "Dataplane").
 //!
-//! Start-up: configuration → XSKMAPs opened from their pins → counter file
+//! Start-up: configuration (relay.toml's `[dataplane]`, command-line
+//! options overriding its keys) → XSKMAPs opened from their pins → counter file
 //! → next-hop table synced from the kernel (`--next-hops kernel`) → per
 //! worker and interface: UMEM → socket bound → fill ring primed → worker
 //! threads running → slow-path thread → FIB sync thread → sockets registered in the
@@ -23,12 +24,13 @@ use clap::Parser;
 use xrelay_dataplane::batch::Side;
 use xrelay_dataplane::fib::{FibSync, NextHopCell};
 use xrelay_dataplane::kpath::KernelTx;
-use xrelay_dataplane::opts::{NextHopsArg, Opts};
+use xrelay_dataplane::opts::{bind_mode, Opts};
 use xrelay_dataplane::rings::{Rings, Umem, UmemConfig};
 use xrelay_dataplane::shm::{BlockInfo, Role, ShmWriter};
 use xrelay_dataplane::slow::{self, SlowThread};
 use xrelay_dataplane::worker::{thread_name, Worker};
 use xrelay_dataplane::xsk::{self, SocketConfig, XskRings};
+use xrelay_engine::config::{DataplaneConfig, NextHopSource};
 use xrelay_engine::slow::SlowPath;
 use xrelay_engine::{Config, Engine, PeerTable, Port};
 use xrelay_xdp::abi::MAP_XSKS;
@@ -57,11 +59,22 @@ struct Running {
 
 fn main() {
     let opts = Opts::parse();
-    if let Err(e) = opts.check() {
-        eprintln!("xrelay-dataplane: {e}");
-        std::process::exit(2);
-    }
-    match run(&opts) {
+    let cfg = match Config::load(&opts.config) {
+        Ok(c) => c,
+        Err(e) => {
+            log(format!("error: configuration: {e}"));
+            std::process::exit(1);
+        }
+    };
+    // relay.toml's [dataplane] section, the command line overriding it.
+    let dp = match opts.checked_settings(&cfg.dataplane) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xrelay-dataplane: {e}");
+            std::process::exit(2);
+        }
+    };
+    match run(&opts, &cfg, &dp) {
         Ok(()) => {}
         Err(e) => {
             log(format!("error: {e:#}"));
@@ -70,13 +83,12 @@ fn main() {
     }
 }
 
-fn run(opts: &Opts) -> Result<()> {
+fn run(opts: &Opts, cfg: &Config, dp: &DataplaneConfig) -> Result<()> {
     // Signals first: a SIGTERM during start-up still shuts down in order.
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&term)).context("signal handler")?;
     }
-    let cfg = Config::load(&opts.config).context("configuration")?;
     let two_armed = !cfg.interfaces.one_armed;
     let mut ifaces = vec![(cfg.interfaces.v4.name.clone(), Port::V4)];
     if two_armed {
@@ -101,19 +113,19 @@ fn run(opts: &Opts) -> Result<()> {
     for d in &dirs {
         let m = RelayMaps::from_pin_dir(d)
             .with_context(|| format!("opening pinned maps in {}", d.display()))?;
-        if m.socket_slots() < opts.queues {
+        if m.socket_slots() < dp.queues {
             bail!(
-                "{}/{MAP_XSKS} has {} slots, fewer than --queues {}",
+                "{}/{MAP_XSKS} has {} slots, fewer than the {} queues (dataplane.queues / --queues)",
                 d.display(),
                 m.socket_slots(),
-                opts.queues
+                dp.queues
             );
         }
         maps.push(m);
     }
 
-    let workers = opts.queues as usize;
-    let core_of = |w: usize| (!opts.cores.is_empty()).then(|| opts.cores[w % opts.cores.len()]);
+    let workers = dp.queues as usize;
+    let core_of = |w: usize| (!dp.cores.is_empty()).then(|| dp.cores[w % dp.cores.len()]);
     let mut infos: Vec<BlockInfo> = (0..workers)
         .map(|w| BlockInfo {
             role: Role::Worker,
@@ -125,7 +137,7 @@ fn run(opts: &Opts) -> Result<()> {
     infos.push(BlockInfo {
         role: Role::SlowPath,
         queue: 0,
-        core: opts.slow_core,
+        core: dp.slow_core,
         label: "dp-slow".into(),
     });
     let shm = ShmWriter::create(&opts.shm, &infos, xsk::monotonic_ns())
@@ -141,9 +153,9 @@ fn run(opts: &Opts) -> Result<()> {
         seed ^ 0x7065_6572,
     )));
     let umem_cfg = UmemConfig {
-        frame_size: opts.frame_size,
-        frames: opts.umem_frames(),
-        headroom: opts.headroom,
+        frame_size: dp.frame_size,
+        frames: dp.umem_frames(),
+        headroom: dp.headroom,
     };
     let slow_queue = cfg.engine.slow_queue as usize;
     let (links, slow_link) = slow::channels(
@@ -161,8 +173,8 @@ fn run(opts: &Opts) -> Result<()> {
         cfg.interfaces.v4.name.clone()
     };
     let v4_if = cfg.interfaces.v4.name.clone();
-    let (nh_cell, fib, kernel) = match opts.next_hops {
-        NextHopsArg::Kernel => {
+    let (nh_cell, fib, kernel) = match dp.next_hops {
+        NextHopSource::Kernel => {
             let cell = NextHopCell::new();
             let mut sync = FibSync::open(&v4_if, &v6_if, Arc::clone(&cell))
                 .context("netlink socket (--next-hops kernel)")?;
@@ -182,17 +194,17 @@ fn run(opts: &Opts) -> Result<()> {
             };
             (Some(cell), Some(sync), kernel)
         }
-        NextHopsArg::Static => {
+        NextHopSource::Static => {
             log("next hops: static (relay.toml next_hop_mac)");
             (None, None, None)
         }
     };
 
     // UMEM → socket → fill ring primed, for every worker and interface.
-    let reserve = 2 * opts.batch;
+    let reserve = 2 * dp.batch as usize;
     let mut parts: Vec<Vec<(XskRings, Umem, Port)>> = Vec::with_capacity(workers);
     let mut fds: Vec<Vec<i32>> = Vec::with_capacity(workers);
-    for q in 0..opts.queues {
+    for q in 0..dp.queues {
         let mut sides = Vec::new();
         let mut wfds = Vec::new();
         for (iface, role) in &ifaces {
@@ -201,10 +213,10 @@ fn run(opts: &Opts) -> Result<()> {
             let sc = SocketConfig {
                 iface: iface.clone(),
                 queue: q,
-                ring_size: opts.ring_size,
-                bind: opts.bind.into(),
-                busy_poll: opts.busy_poll.then_some(opts.batch as u32),
-                tx_budget: (4 * opts.batch as u32).clamp(32, opts.ring_size),
+                ring_size: dp.ring_size,
+                bind: bind_mode(dp.bind),
+                busy_poll: dp.busy_poll.then_some(dp.batch),
+                tx_budget: (4 * dp.batch).clamp(32, dp.ring_size),
             };
             let mut rings = XskRings::open(&umem, &sc, &mut |m| log(m))?;
             let want = umem.allocatable().saturating_sub(reserve);
@@ -215,8 +227,8 @@ fn run(opts: &Opts) -> Result<()> {
                 if rings.zerocopy() { "zero-copy" } else { "copy" },
                 rings.tx_budget().map_or("kernel default".to_string(), |b| b.to_string()),
                 umem.capacity(),
-                opts.frame_size,
-                opts.headroom
+                dp.frame_size,
+                dp.headroom
             ));
             wfds.push(rings.raw_fd());
             sides.push((rings, umem, *role));
@@ -233,12 +245,12 @@ fn run(opts: &Opts) -> Result<()> {
     };
     for (w, (sides, link)) in parts.into_iter().zip(links).enumerate() {
         let name = thread_name(&ifaces[0].0, w as u32);
-        let engine = Engine::new(&cfg, w as u16, workers as u16, seed).context("engine")?;
+        let engine = Engine::new(cfg, w as u16, workers as u16, seed).context("engine")?;
         let peers = Arc::clone(&peers);
         let block = shm.block(w);
         let stop = Arc::clone(&stop);
         let core = core_of(w);
-        let (batch, busy) = (opts.batch, opts.busy_poll);
+        let (batch, busy) = (dp.batch as usize, dp.busy_poll);
         let nh = nh_cell.as_ref().map(|c| c.reader());
         let h = std::thread::Builder::new()
             .name(name.clone())
@@ -264,7 +276,7 @@ fn run(opts: &Opts) -> Result<()> {
 
     // Slow path.
     {
-        let slow = SlowPath::new(&cfg, seed).context("slow path")?;
+        let slow = SlowPath::new(cfg, seed).context("slow path")?;
         let st = SlowThread {
             slow,
             link: slow_link,
@@ -274,7 +286,7 @@ fn run(opts: &Opts) -> Result<()> {
             kernel,
         };
         let stop = Arc::clone(&stop);
-        let core = opts.slow_core;
+        let core = dp.slow_core;
         let h = std::thread::Builder::new()
             .name("dp-slow".into())
             .spawn(move || {

@@ -542,11 +542,38 @@ sys.exit('no echo reply from ' + dst)
     }
 }
 
+impl Lab {
+    /// Dataplanes started (by a daemon of this lab) with this lab's
+    /// directory on their command line: a SIGKILLed daemon leaves its child
+    /// running on purpose (forwarding survives a control restart), so the
+    /// lab stops them itself. Only processes whose arguments name this
+    /// lab's own directory are touched.
+    fn lab_dataplanes(&self) -> Vec<u32> {
+        let needle = format!("{}/", self.dir.display());
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let args = String::from_utf8_lossy(&c).replace('\0', " ");
+                    args.contains("xrelay-dataplane") && args.contains(&needle)
+                })
+            })
+            .collect()
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for pid in self.lab_dataplanes() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .output();
         }
         self.teardown();
     }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 pub use net::{Ipv4Net, Ipv6Net, MacAddr, ParseError};
+pub use validate::{MIN_XSK_HEADROOM, XDP_PACKET_HEADROOM};
 
 /// The whole `relay.toml`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -34,6 +35,7 @@ pub struct Config {
     pub ipv4: Ipv4Config,
     pub bogons: BogonConfig,
     pub engine: EngineTuning,
+    pub dataplane: DataplaneConfig,
 }
 
 /// `[relay]`: addresses of the relay itself.
@@ -434,4 +436,82 @@ impl Default for EngineTuning {
     fn default() -> Self {
         Self { slow_queue: 4096 }
     }
+}
+
+/// `[dataplane]`: the AF_XDP dataplane process (`xrelay-dataplane`). Every
+/// key can be overridden by the dataplane's command-line option of the same
+/// name (`ring_size` → `--ring-size`) or its `XRELAY_*` environment twin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataplaneConfig {
+    /// Cores the workers are pinned to, in queue order, reused round-robin;
+    /// empty: no pinning.
+    pub cores: Vec<usize>,
+    /// Core of the slow-path thread (absent: not pinned).
+    pub slow_core: Option<usize>,
+    /// Receive queues per interface (queues 0..N, one worker each).
+    pub queues: u32,
+    /// Frames per receive batch.
+    pub batch: u32,
+    /// Entries of each AF_XDP ring (power of two).
+    pub ring_size: u32,
+    /// UMEM chunk size: 2048 or 4096.
+    pub frame_size: u32,
+    /// UMEM headroom in front of each received frame.
+    pub headroom: u32,
+    /// UMEM frames per socket (absent: 2 × ring_size + 4 × batch).
+    pub umem_frames: Option<u32>,
+    /// AF_XDP bind mode.
+    pub bind: XskBind,
+    /// Prefer busy polling and spin instead of sleeping when idle.
+    pub busy_poll: bool,
+    /// Where the destination MACs of relayed frames come from.
+    pub next_hops: NextHopSource,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        Self {
+            cores: Vec::new(),
+            slow_core: None,
+            queues: 1,
+            batch: 64,
+            ring_size: 2048,
+            frame_size: 4096,
+            headroom: 64,
+            umem_frames: None,
+            bind: XskBind::Auto,
+            busy_poll: false,
+            next_hops: NextHopSource::Kernel,
+        }
+    }
+}
+
+impl DataplaneConfig {
+    /// UMEM frames per socket: `umem_frames`, else 2 × ring size + 4 × batch.
+    pub fn umem_frames(&self) -> u32 {
+        self.umem_frames
+            .unwrap_or(2 * self.ring_size + 4 * self.batch)
+    }
+}
+
+/// `dataplane.bind`: how the AF_XDP sockets are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XskBind {
+    /// Zero-copy, else copy (with a log line).
+    Auto,
+    Copy,
+    Zerocopy,
+}
+
+/// `dataplane.next_hops`: where the destination MACs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NextHopSource {
+    /// The kernel's routes and neighbours (netlink), falling back to the
+    /// static `next_hop_mac` where the kernel has no route of that family.
+    Kernel,
+    /// The static `next_hop_mac` of `[interfaces]` only.
+    Static,
 }

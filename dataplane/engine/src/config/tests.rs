@@ -104,6 +104,21 @@ rejects! {
     two_armed_same_name: "[interfaces.v4]\nname = \"eth0\"\nmac = \"02:00:00:00:00:01\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n[interfaces.v6]\nname = \"eth0\"\nmac = \"02:00:00:00:00:01\"\nnext_hop_mac = \"02:00:00:00:00:02\"" => "interfaces.v6.name";
     return_source_not_own: &format!("{S4}return_source = \"203.0.113.9\"") => "sixto4.return_source";
     return_source_anycast_without_anycast: &format!("{S4}return_source = \"192.88.99.1\"") => "sixto4.return_source";
+    dataplane_queues_zero: "[dataplane]\nqueues = 0" => "dataplane.queues";
+    dataplane_queues_above_256: "[dataplane]\nqueues = 257" => "dataplane.queues";
+    dataplane_batch_zero: "[dataplane]\nbatch = 0" => "dataplane.batch";
+    dataplane_batch_above_1024: "[dataplane]\nbatch = 1025\nring_size = 4096" => "dataplane.batch";
+    dataplane_batch_above_ring: "[dataplane]\nbatch = 128\nring_size = 64" => "dataplane.batch";
+    dataplane_ring_not_power_of_two: "[dataplane]\nring_size = 1000" => "dataplane.ring_size";
+    dataplane_ring_too_small: "[dataplane]\nring_size = 32" => "dataplane.ring_size";
+    dataplane_ring_too_large: "[dataplane]\nring_size = 32768" => "dataplane.ring_size";
+    dataplane_frame_size_3000: "[dataplane]\nframe_size = 3000" => "dataplane.frame_size";
+    dataplane_headroom_too_small: "[dataplane]\nheadroom = 16" => "dataplane.headroom";
+    dataplane_headroom_no_room_2048: "[dataplane]\nframe_size = 2048\nheadroom = 256" => "dataplane.headroom";
+    dataplane_headroom_beyond_chunk: "[dataplane]\nheadroom = 9999" => "dataplane.headroom";
+    dataplane_umem_frames_too_few: "[dataplane]\numem_frames = 100" => "dataplane.umem_frames";
+    dataplane_core_not_a_cpu: "[dataplane]\ncores = [0, 99999]" => "dataplane.cores";
+    dataplane_slow_core_not_a_cpu: "[dataplane]\nslow_core = 99999" => "dataplane.slow_core";
 }
 
 accepts! {
@@ -119,6 +134,10 @@ accepts! {
     one_armed_same_name: "[interfaces]\none_armed = true\n[interfaces.v4]\nname = \"xr-v6\"\nmac = \"02:00:00:00:00:01\"\nnext_hop_mac = \"02:00:00:00:00:02\"";
     return_source_anycast: &format!("{S4}anycast = true\nreturn_source = \"192.88.99.1\"");
     return_source_extra: &format!("{S4}extra_addrs = [\"198.51.100.7\"]\nreturn_source = \"198.51.100.7\"");
+    dataplane_empty_section: "[dataplane]";
+    dataplane_two_queues_two_cores: "[dataplane]\nqueues = 2\ncores = [0, 1]\nbind = \"copy\"";
+    dataplane_smallest: "[dataplane]\nbatch = 1\nring_size = 64\nframe_size = 2048\nheadroom = 32";
+    dataplane_batch_equals_ring: "[dataplane]\nbatch = 1024\nring_size = 1024";
     documentation_ranges_are_relay_addresses: "[sixto4]\nunicast_addr = \"192.0.2.1\"\nextra_addrs = [\"198.51.100.1\", \"10.0.0.1\"]";
 }
 
@@ -231,6 +250,19 @@ extended = true
 
 [engine]
 slow_queue = 128
+
+[dataplane]
+cores = [0, 1]
+slow_core = 1
+queues = 2
+batch = 32
+ring_size = 1024
+frame_size = 2048
+headroom = 32
+umem_frames = 4096
+bind = "copy"
+busy_poll = true
+next_hops = "static"
 "#;
 
 #[test]
@@ -389,4 +421,65 @@ fn load_names_the_file() -> Result<(), std::io::Error> {
     std::fs::write(&good, FULL)?;
     assert!(Config::load(&good).is_ok());
     std::fs::remove_dir_all(&dir)
+}
+
+#[test]
+fn dataplane_defaults_are_the_command_line_defaults() -> Result<(), ConfigError> {
+    let d = Config::from_toml_str("")?.dataplane;
+    assert_eq!(d, DataplaneConfig::default());
+    assert!(d.cores.is_empty() && d.slow_core.is_none() && d.umem_frames.is_none());
+    assert_eq!(
+        (d.queues, d.batch, d.ring_size, d.frame_size, d.headroom),
+        (1, 64, 2048, 4096, 64)
+    );
+    assert_eq!(d.umem_frames(), 2 * 2048 + 4 * 64);
+    assert_eq!(d.bind, XskBind::Auto);
+    assert!(!d.busy_poll);
+    assert_eq!(d.next_hops, NextHopSource::Kernel);
+    // A key left out keeps its default beside the keys given.
+    let d = Config::from_toml_str("[dataplane]\nqueues = 2\ncores = [0, 1]")?.dataplane;
+    assert_eq!(
+        (d.queues, d.cores.as_slice(), d.batch),
+        (2, &[0, 1][..], 64)
+    );
+    Ok(())
+}
+
+#[test]
+fn dataplane_full_section() -> Result<(), ConfigError> {
+    let d = Config::from_toml_str(FULL)?.dataplane;
+    assert_eq!(
+        d,
+        DataplaneConfig {
+            cores: vec![0, 1],
+            slow_core: Some(1),
+            queues: 2,
+            batch: 32,
+            ring_size: 1024,
+            frame_size: 2048,
+            headroom: 32,
+            umem_frames: Some(4096),
+            bind: XskBind::Copy,
+            busy_poll: true,
+            next_hops: NextHopSource::Static,
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn dataplane_unknown_key_and_bad_enum_are_refused() {
+    let toml = "[dataplane]\nrings = 64";
+    assert_eq!(rejected_key(toml).as_deref(), Some("dataplane.rings"));
+    assert!(!message(toml).contains('\n'), "{}", message(toml));
+    for bad in [
+        "bind = \"fast\"",
+        "next_hops = \"bgp\"",
+        "busy_poll = 1",
+        "cores = \"0,1\"",
+    ] {
+        let msg = message(&format!("[dataplane]\n{bad}"));
+        assert!(msg.contains("dataplane"), "{bad}: {msg}");
+        assert!(!msg.contains('\n'), "{bad}: {msg}");
+    }
 }

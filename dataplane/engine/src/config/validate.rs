@@ -36,7 +36,8 @@ impl Config {
         self.validate_interfaces()?;
         self.validate_sixto4()?;
         self.validate_teredo()?;
-        self.validate_icmp_ipv4_engine()
+        self.validate_icmp_ipv4_engine()?;
+        self.dataplane.validate()
     }
 
     fn validate_relay(&self) -> Result<(), ConfigError> {
@@ -357,6 +358,93 @@ impl Config {
             1,
             "(C-16); the default is 4096",
         )
+    }
+}
+
+/// The kernel's headroom in front of every AF_XDP frame (`XDP_PACKET_HEADROOM`).
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+/// The least UMEM headroom: the 28-byte Teredo encapsulation plus a VLAN tag.
+pub const MIN_XSK_HEADROOM: u32 = 28 + 4;
+
+impl DataplaneConfig {
+    /// Check the `[dataplane]` rules; the error names the first offending
+    /// key (`dataplane.batch`). The dataplane applies the same rules to the
+    /// settings after its command-line overrides.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=256).contains(&self.queues) {
+            return Err(invalid(
+                "dataplane.queues",
+                format!("{} is outside 1..=256; use the number of receive queues to serve (one worker each), default 1", self.queues),
+            ));
+        }
+        if let Some(c) = self.cores.iter().find(|c| **c >= 4096) {
+            return Err(invalid(
+                "dataplane.cores",
+                format!("core {c} is not a CPU number; list CPU numbers such as [0, 1], or leave it empty for no pinning"),
+            ));
+        }
+        if let Some(c) = self.slow_core.filter(|c| *c >= 4096) {
+            return Err(invalid(
+                "dataplane.slow_core",
+                format!("{c} is not a CPU number; give one, or leave it out for no pinning"),
+            ));
+        }
+        if !(1..=1024).contains(&self.batch) {
+            return Err(invalid(
+                "dataplane.batch",
+                format!("{} is outside 1..=1024; the default is 64", self.batch),
+            ));
+        }
+        if !self.ring_size.is_power_of_two() || !(64..=16384).contains(&self.ring_size) {
+            return Err(invalid(
+                "dataplane.ring_size",
+                format!(
+                    "{} is not a power of two in 64..=16384; the default is 2048",
+                    self.ring_size
+                ),
+            ));
+        }
+        if self.batch > self.ring_size {
+            return Err(invalid(
+                "dataplane.batch",
+                format!(
+                    "{} is larger than dataplane.ring_size ({}); lower it or raise the ring size",
+                    self.batch, self.ring_size
+                ),
+            ));
+        }
+        if self.frame_size != 2048 && self.frame_size != 4096 {
+            return Err(invalid(
+                "dataplane.frame_size",
+                format!(
+                    "{} is not a UMEM chunk size; use 2048 or 4096",
+                    self.frame_size
+                ),
+            ));
+        }
+        let room = self
+            .frame_size
+            .checked_sub(XDP_PACKET_HEADROOM + self.headroom);
+        if self.headroom < MIN_XSK_HEADROOM || room.is_none_or(|r| r < 1514 + MIN_XSK_HEADROOM) {
+            return Err(invalid(
+                "dataplane.headroom",
+                format!(
+                    "{} does not fit; use at least {MIN_XSK_HEADROOM} (Teredo encapsulation + a VLAN tag) and leave room for a 1514-byte frame in a {}-byte chunk after the kernel's {XDP_PACKET_HEADROOM}; the default is 64",
+                    self.headroom, self.frame_size
+                ),
+            ));
+        }
+        if self.umem_frames() < 2 * self.batch + 64 {
+            return Err(invalid(
+                "dataplane.umem_frames",
+                format!(
+                    "{} is too few for batch {}; use at least 2 × batch + 64, or leave it out",
+                    self.umem_frames(),
+                    self.batch
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
