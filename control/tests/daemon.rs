@@ -14,6 +14,7 @@
 //!
 //! Run with `-- --nocapture` for the timing lines.
 
+#[allow(dead_code, reason = "shared lab helpers; this test uses a part")]
 mod lab;
 
 use std::io::{Read as _, Write as _};

@@ -11,52 +11,16 @@
 mod lab;
 
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lab::{Lab, PYTHON, XRELAYCTL};
+use lab::{dataplane_bin, scapy_missing, Lab, PYTHON};
 use xrelay_control::admin::{Counters, Status};
 use xrelay_dataplane::peersock::PeerList;
 
 const N: usize = 50;
 /// The Teredo client 198.51.100.20:40000 behind server 198.51.100.1.
 const TEREDO_PEER: &str = "2001:0:c633:6401:0:63bf:39cc:9beb";
-
-/// The dataplane binary, built (a no-op when up to date) with the cargo
-/// running this test: cargo builds only this package's binaries for it.
-fn dataplane_bin() -> PathBuf {
-    let ctl = PathBuf::from(XRELAYCTL);
-    let dir = ctl.parent().expect("target dir");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "xrelay-dataplane",
-        "--bin",
-        "xrelay-dataplane",
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"));
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("cargo build");
-    assert!(st.success(), "building xrelay-dataplane failed");
-    let bin = dir.join("xrelay-dataplane");
-    assert!(bin.is_file(), "{} missing after the build", bin.display());
-    bin
-}
-
-fn scapy_missing() -> Option<String> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import scapy.all"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (!ok).then(|| "scapy not importable (apt-get install python3-scapy)".to_owned())
-}
 
 /// Sends N frames with scapy from the peer namespace: `6to4` (proto 41
 /// from the 6to4 site 192.0.2.1 to the anycast address, out of the v4

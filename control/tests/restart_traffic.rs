@@ -15,12 +15,12 @@ mod lab;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use lab::{Lab, PYTHON, XRELAYCTL};
+use lab::{dataplane_bin, scapy_missing, Lab, PYTHON};
 use xrelay_dataplane::shm;
 use xrelay_dataplane::xsk::monotonic_ns;
 
@@ -42,41 +42,6 @@ const KILL_AFTER: Duration = Duration::from_secs(3);
 ///
 /// 5 frames = 25 ms of traffic.
 const SLACK: u64 = 5;
-
-/// The dataplane binary, built (a no-op when up to date) with the cargo
-/// running this test (as control/tests/dataplane.rs does).
-fn dataplane_bin() -> PathBuf {
-    let ctl = PathBuf::from(XRELAYCTL);
-    let dir = ctl.parent().expect("target dir");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "xrelay-dataplane",
-        "--bin",
-        "xrelay-dataplane",
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"));
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("cargo build");
-    assert!(st.success(), "building xrelay-dataplane failed");
-    let bin = dir.join("xrelay-dataplane");
-    assert!(bin.is_file(), "{} missing after the build", bin.display());
-    bin
-}
-
-fn scapy_missing() -> Option<String> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import scapy.all"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (!ok).then(|| "scapy not importable (apt-get install python3-scapy)".to_owned())
-}
 
 /// The stream: N proto-41 frames (6to4 site 192.0.2.1 → anycast, inner
 /// echo request id 0x4252, seq i) at RATE per second from a raw socket,

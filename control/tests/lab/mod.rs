@@ -667,3 +667,39 @@ pub fn read_line_within(child: &mut Child, secs: u64) -> String {
     rx.recv_timeout(Duration::from_secs(secs))
         .unwrap_or_default()
 }
+
+/// The dataplane binary, built (a no-op when up to date) with the cargo
+/// running this test.
+pub fn dataplane_bin() -> PathBuf {
+    let ctl = PathBuf::from(XRELAYCTL);
+    let dir = ctl.parent().expect("target dir");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "xrelay-dataplane",
+        "--bin",
+        "xrelay-dataplane",
+    ])
+    .arg("--manifest-path")
+    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"));
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("cargo build");
+    assert!(st.success(), "building xrelay-dataplane failed");
+    let bin = dir.join("xrelay-dataplane");
+    assert!(bin.is_file(), "{} missing after the build", bin.display());
+    bin
+}
+
+/// Why scapy-driven tests cannot run, if they cannot.
+pub fn scapy_missing() -> Option<String> {
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import scapy.all"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| "scapy not importable (apt-get install python3-scapy)".to_owned())
+}

@@ -26,7 +26,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::lab::{self, Lab, PYTHON, XRELAYCTL};
+use crate::lab::{self, Lab, PYTHON};
 use xrelay_control::admin::{Counters, Status};
 
 pub const SITE_V4: &str = "192.0.2.1";
@@ -123,32 +123,6 @@ pub fn skip_reason() -> Option<String> {
         return Some("dumpcap not found (apt-get install tshark)".into());
     }
     None
-}
-
-/// The dataplane binary, built (a no-op when up to date) with the cargo
-/// running this test.
-pub fn dataplane_bin() -> PathBuf {
-    let ctl = PathBuf::from(XRELAYCTL);
-    let dir = ctl.parent().expect("target dir");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "xrelay-dataplane",
-        "--bin",
-        "xrelay-dataplane",
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"));
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("cargo build");
-    assert!(st.success(), "building xrelay-dataplane failed");
-    let bin = dir.join("xrelay-dataplane");
-    assert!(bin.is_file(), "{} missing after the build", bin.display());
-    bin
 }
 
 /// A process this test started: killed (by PID) and reaped on drop.
@@ -761,3 +735,5 @@ pub fn finish_helper(mut p: Proc) -> (std::process::ExitStatus, Vec<String>) {
     };
     (st, lines)
 }
+
+pub use crate::lab::dataplane_bin;
