@@ -445,10 +445,10 @@ fn zeek_teredo_udp_in_udp_is_not_relay_traffic() {
 /// The same frame with 2090::/16 as a managed prefix (routed to the relay,
 /// not translated): S6-01 is the first check (SPEC §4.3 step 1, before the
 /// S6-02 sanity list that would reject the ::/16 source) → dropped as
-/// `s6_01_misrouted`, and the slow path answers ICMPv6 Destination
-/// Unreachable 1/0 from 2001:db8::ff to ::38:5f55:6265:726b (the source is
-/// neither unspecified, multicast nor anycast, so §1.3 does not suppress it).
-/// transmitted 1 is that originated error: frames_in 1 = 1 − 1 + 0 + 0 + 1.
+/// `s6_01_misrouted`. The Destination Unreachable is suppressed (C-14): its
+/// destination would be the source ::38:5f55:6265:726b, in ::/16, which
+/// identifies no single node (RFC 4443 §2.4(e); docs/decisions.md).
+/// Nothing is transmitted: frames_in 1 = 0 + 0 + 0 + 1.
 #[test]
 fn zeek_teredo_udp_in_udp_to_a_managed_prefix() {
     run(&Case {
@@ -467,10 +467,10 @@ unicast_addr = "203.0.113.4"
 "#,
         relay_port: 3545,
         expected: json!({
-            "frames_in": 1, "transmitted": 1, "dropped": 1, "passed": 0, "consumed": 0,
+            "frames_in": 1, "transmitted": 0, "dropped": 1, "passed": 0, "consumed": 0,
             "drops": {"s6_01_misrouted": 1},
-            "events": {"icmp6_unreachable_sent": 1, "rx_frames": 1, "slow_handoff": 1},
+            "events": {"icmp6_suppressed_c_14": 1, "rx_frames": 1, "slow_handoff": 1},
         }),
-        originated: 1,
+        originated: 0,
     });
 }

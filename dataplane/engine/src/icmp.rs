@@ -20,7 +20,8 @@ pub enum Suppress {
     IsError,
     /// Multicast destination (and the error is not Packet Too Big).
     MulticastDst,
-    /// Unspecified, multicast or known-anycast source.
+    /// Source in ::/16 (unspecified, loopback, IPv4-compatible or
+    /// -mapped), multicast, or a known anycast address.
     NotUnicastSource,
     /// The extension-header walk failed (truncated chain, ESP): SPEC §1.3
     /// DESIGN says do not answer what we cannot classify.
@@ -32,7 +33,11 @@ pub fn may_send_error(p: &[u8], typ: u8, anycast: &[Ipv6Addr]) -> Result<(), Sup
     let pk = ipv6::Packet::new_checked(p).map_err(|_| Suppress::Unparseable)?;
     let src = pk.src_addr();
     let dst = pk.dst_addr();
-    if src.is_unspecified() || src.octets()[0] == 0xff || anycast.contains(&src) {
+    // ::/16 holds the unspecified, loopback, IPv4-compatible and
+    // IPv4-mapped forms: none identifies a single node the relay could
+    // reach (C-11 never forwards from them either).
+    let s = src.segments();
+    if s[0] == 0 || s[0] >> 8 == 0xff || anycast.contains(&src) {
         return Err(Suppress::NotUnicastSource);
     }
     if dst.octets()[0] == 0xff && typ != icmpv6::msg_type::PKT_TOO_BIG {
@@ -140,4 +145,62 @@ pub fn build_bubble(out: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8)
     .emit(buf)
     .ok()?;
     Some(40)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Echo Request from `src` to 2001:db8::1, as an offending packet.
+    fn offending(src: &str) -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        let src: Ipv6Addr = src.parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        ipv6::Repr {
+            src,
+            dst: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            next_header: ipv6::next_header::ICMPV6,
+            payload_len: 8,
+            hop_limit: 1,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut p)
+        .ok();
+        p[40] = icmpv6::msg_type::ECHO_REQUEST;
+        p
+    }
+
+    #[test]
+    fn no_error_to_sources_that_are_no_single_node() {
+        let te = icmpv6::msg_type::TIME_EXCEEDED;
+        for src in [
+            "::",
+            "::1",
+            "::38:5f55:6265:726b",
+            "::ffff:192.0.2.1",
+            "ff02::1",
+        ] {
+            assert_eq!(
+                may_send_error(&offending(src), te, &[]),
+                Err(Suppress::NotUnicastSource),
+                "{src}"
+            );
+        }
+        let anycast: Ipv6Addr = "2002:c058:6301::".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        assert_eq!(
+            may_send_error(&offending("2002:c058:6301::"), te, &[anycast]),
+            Err(Suppress::NotUnicastSource)
+        );
+        for src in [
+            "2001:db8::2",
+            "2002:c000:201::1",
+            "2001:0:c633:6476:0:dfff:3fff:fdf5",
+        ] {
+            assert_eq!(
+                may_send_error(&offending(src), te, &[anycast]),
+                Ok(()),
+                "{src}"
+            );
+        }
+    }
 }
