@@ -245,34 +245,12 @@ impl TwoQueueLab {
 
 impl Drop for TwoQueueLab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .output();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for c in &mut self.children {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break;
-                    }
-                }
-            }
-        }
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        if self.bpffs_mounted {
-            let _ = Command::new("umount").arg(&self.bpffs).output();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        lab::teardown(
+            &mut self.children,
+            &[NS_V4, NS_RELAY, NS_V6],
+            self.bpffs_mounted.then_some(self.bpffs.as_path()),
+            &self.dir,
+        );
     }
 }
 

@@ -287,34 +287,12 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .output();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for c in &mut self.children {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break;
-                    }
-                }
-            }
-        }
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        if self.bpffs_mounted {
-            let _ = Command::new("umount").arg(&self.bpffs).output();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        teardown(
+            &mut self.children,
+            &[NS_V4, NS_RELAY, NS_V6],
+            self.bpffs_mounted.then_some(self.bpffs.as_path()),
+            &self.dir,
+        );
     }
 }
 
@@ -361,4 +339,37 @@ pub fn wait_log(log: &Path, needle: &str, timeout: Duration) -> Option<String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Tears a lab down: SIGTERM to the processes it started (by PID), SIGKILL
+/// after 5 s, then its namespaces, its private bpffs and its directory.
+pub fn teardown(children: &mut [Child], namespaces: &[&str], bpffs: Option<&Path>, dir: &Path) {
+    for c in children.iter() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .output();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for c in children.iter_mut() {
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+            }
+        }
+    }
+    for ns in namespaces {
+        let _ = Command::new("ip").args(["netns", "del", ns]).output();
+    }
+    if let Some(b) = bpffs {
+        let _ = Command::new("umount").arg(b).output();
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
