@@ -239,14 +239,7 @@ fn daemon_supervises_the_real_dataplane() {
     let mut lab = Lab::new("4d");
     // The dataplane follows the kernel's routes (--next-hops kernel): the
     // native host 2001:db8::1 sits behind the v6 peer.
-    let (relay_ns, r6) = (lab.relay_ns.clone(), lab.r6.clone());
-    lab.ns(
-        &relay_ns,
-        &format!(
-            "ip -6 route add 2001:db8::/64 via {} dev {r6}",
-            lab::PEER_V6
-        ),
-    );
+    lab.route_native_via_peer();
     let bin_s = bin.display().to_string();
     let daemon = lab.start_daemon(&["--dataplane", &bin_s, "--bind", "copy", "--queues", "1"]);
     let st = healthy(&lab);

@@ -157,14 +157,7 @@ fn dataplane_restart_under_traffic() {
     let mut lab = Lab::new("4r");
     // --next-hops kernel (the default): the native host sits behind the
     // v6 peer.
-    let (relay_ns, r6) = (lab.relay_ns.clone(), lab.r6.clone());
-    lab.ns(
-        &relay_ns,
-        &format!(
-            "ip -6 route add 2001:db8::/64 via {} dev {r6}",
-            lab::PEER_V6
-        ),
-    );
+    lab.route_native_via_peer();
     // The dataplane's tuning from relay.toml, not the command line.
     let config = format!(
         "{}\n[dataplane]\nqueues = 1\nbind = \"copy\"\nbatch = 64\n",

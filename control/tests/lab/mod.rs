@@ -543,6 +543,27 @@ sys.exit('no echo reply from ' + dst)
 }
 
 impl Lab {
+    /// Routes the native host 2001:db8::/64 via the v6 peer in the relay
+    /// namespace, with the peer's neighbour entry pinned: the dataplane
+    /// follows the kernel's next hops, and tests about supervision or
+    /// restarts must not depend on neighbour discovery racing the first
+    /// burst (the neighbour-miss path has its own test in dataplane/tests).
+    pub fn route_native_via_peer(&self) {
+        let mac = self.ns(
+            &self.peer_ns,
+            &format!("cat /sys/class/net/{}/address", self.p6),
+        );
+        let mac = mac.trim();
+        self.ns(
+            &self.relay_ns,
+            &format!(
+                "ip -6 neigh replace {PEER_V6} lladdr {mac} dev {r6} nud permanent && \
+                 ip -6 route add 2001:db8::/64 via {PEER_V6} dev {r6}",
+                r6 = self.r6
+            ),
+        );
+    }
+
     /// Dataplanes started (by a daemon of this lab) with this lab's
     /// directory on their command line: a SIGKILLed daemon leaves its child
     /// running on purpose (forwarding survives a control restart), so the
