@@ -22,6 +22,10 @@
 //! 3. A burst of 50 frames into a deleted neighbour: the kernel path takes
 //!    those before the resolution, the fast path the rest; all 50 arrive,
 //!    no `dp/neigh_miss_errors`.
+//! 4. The native host changes its MAC while the relay's entry for it is
+//!    STALE: the sync's re-validation (`NTF_USE`) makes the kernel probe,
+//!    the entry fails, ND learns the new MAC, and the stream follows it
+//!    within 16 s, ending at the new MAC.
 //!
 //! Skips, and says why, without root, the XDP object, tshark or scapy.
 
@@ -36,6 +40,10 @@ use xrelay_dataplane::shm;
 const N: usize = 200;
 /// Frames in the burst that meets an unresolved neighbour.
 const BURST: usize = 50;
+/// The native host's MAC after it changes (scenario 4) and the frames
+/// streamed across the change (20 per second).
+const MAC_H6_NEW: &str = "02:00:00:00:06:12";
+const MOVE_N: usize = 360;
 const MAC_B: &str = "02:00:00:00:06:03";
 const MAC_STATIC: &str = "02:00:00:00:06:0f";
 const GW_A: &str = "2001:db8:6::a";
@@ -485,6 +493,65 @@ fn next_hops_follow_the_kernel_in_the_netns_lab() {
         0,
         "tshark found bad frames"
     );
+
+    // 4. The neighbour changes its MAC (a replaced router). The kernel's
+    // entry for A is STALE with the old MAC: the dataplane's frames never
+    // confirm it, and the kernel sees none of them. The sync's periodic
+    // re-validation (NTF_USE for used STALE entries) makes the kernel probe
+    // the old MAC; the probes fail, the entry fails, the next frames take
+    // the kernel path, ND learns the new MAC, and the frames follow it.
+    in_ns(
+        NS_RELAY,
+        &[
+            "ip", "-6", "neigh", "replace", GW_A, "lladdr", MAC_H6, "dev", R6, "nud", "stale",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = snapshot(&shm_path);
+    let pcap = lab.dir.join("macchange.pcap");
+    let tshark = lab.capture(NS_V6, H6, FILTER, &pcap);
+    in_ns(NS_V6, &["ip", "link", "set", H6, "address", MAC_H6_NEW]);
+    let t_change = now_epoch();
+    send(&mut lab, MOVE_N, 0.05, 3000);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(lab.interrupt(tshark, Duration::from_secs(10)), "tshark");
+    let after = snapshot(&shm_path);
+    let d = |n: &str| after.total(n) - before.total(n);
+    let fs = frames(&pcap);
+    let old: Vec<_> = fs.iter().filter(|f| f.2 == MAC_H6).collect();
+    let new: Vec<_> = fs.iter().filter(|f| f.2 == MAC_H6_NEW).collect();
+    let first_new = new.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
+    println!(
+        "MAC change: {MOVE_N} sent over {:.0} s; {} to the old MAC, {} to the new, first at the \
+         new MAC {:.1} s after the change; dp/neigh_miss +{}, dp/neigh_miss_sent +{}, \
+         dp/nh_kernel +{}",
+        MOVE_N as f64 * 0.05,
+        old.len(),
+        new.len(),
+        first_new - t_change,
+        d("dp/neigh_miss"),
+        d("dp/neigh_miss_sent"),
+        d("dp/nh_kernel"),
+    );
+    assert_eq!(fs.len(), MOVE_N, "every frame relayed and captured once");
+    assert!(!new.is_empty(), "frames reached the new MAC");
+    assert!(
+        first_new - t_change < 16.0,
+        "the new MAC is used within 16 s (re-validation every {} s, the kernel's \
+         5 s DELAY and 3 probes)",
+        xrelay_dataplane::fib::REFRESH_EVERY.as_secs()
+    );
+    let last_new = new.iter().map(|f| f.0).max().unwrap_or(0);
+    assert_eq!(
+        last_new,
+        3000 + MOVE_N as u32 - 1,
+        "the stream ends at the new MAC"
+    );
+    assert!(
+        d("dp/neigh_miss") >= 1,
+        "the failed entry sent frames to the kernel"
+    );
+    assert_eq!(d("dp/neigh_miss_errors"), 0);
 
     assert!(lab.alive(dp), "dataplane still running");
     assert!(

@@ -47,6 +47,10 @@ impl NextHopCell {
         drop(g);
         drop(old);
     }
+    /// The table as last published.
+    pub fn current(&self) -> Arc<NextHops> {
+        Arc::clone(&self.table.lock().unwrap_or_else(|e| e.into_inner()))
+    }
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -124,7 +128,22 @@ pub struct FibSync {
     msgs: Vec<nl::Msg>,
     /// Full resynchronisations after lost messages (ENOBUFS, overrun).
     pub resyncs: u64,
+    /// For `NTF_USE` requests (no groups, non-blocking; only errors come
+    /// back, and they are drained unread).
+    req: OwnedFd,
+    last_refresh: std::time::Instant,
+    /// `NTF_USE` requests sent for STALE neighbours the workers used.
+    pub refreshes: u64,
+    /// Neighbours marked used in tables replaced since the last refresh.
+    used_v4: Vec<u32>,
+    used_v6: Vec<u128>,
 }
+
+/// How often the sync asks the kernel to re-validate the STALE neighbours
+/// the workers sent frames to (the kernel's own DELAY/PROBE timers do the
+/// rest: a changed or vanished neighbour is known within about 10 s of the
+/// request, as for the kernel's own traffic).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 const RECV_BUF: usize = 1 << 16;
 /// How long a dump may take before the sync gives up on it.
@@ -160,7 +179,19 @@ impl FibSync {
             Some(Duration::from_millis(100)),
         )
         .map_err(errno_io)?;
+        let req = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .map_err(errno_io)?;
         Ok(FibSync {
+            req,
+            last_refresh: std::time::Instant::now(),
+            refreshes: 0,
+            used_v4: Vec::new(),
+            used_v6: Vec::new(),
             sock,
             state: FibState::new(v4_if, v6_if),
             cell,
@@ -242,8 +273,56 @@ impl FibSync {
                 }
             }
         }
-        self.cell.publish(self.state.build());
+        self.publish();
         Ok(())
+    }
+
+    /// Moves the used marks of the current table into the sync's lists
+    /// (before the table is replaced, so that no use is forgotten).
+    fn collect_used(&mut self) {
+        let t = self.cell.current();
+        self.used_v4.extend(t.v4.take_used());
+        self.used_v6.extend(t.v6.take_used());
+        self.used_v4.sort_unstable();
+        self.used_v4.dedup();
+        self.used_v6.sort_unstable();
+        self.used_v6.dedup();
+    }
+
+    /// Publishes the table for the current state, keeping the old one's
+    /// used marks.
+    fn publish(&mut self) {
+        self.collect_used();
+        self.cell.publish(self.state.build());
+    }
+
+    /// Asks the kernel to re-validate the STALE neighbours used since the
+    /// last call (`NTF_USE`); returns how many requests went out.
+    pub fn refresh_used(&mut self) -> usize {
+        self.collect_used();
+        let stale = self.state.stale_among(&self.used_v4, &self.used_v6);
+        self.used_v4.clear();
+        self.used_v6.clear();
+        let mut sent = 0;
+        for (family, ifx, a) in stale {
+            self.seq = self.seq.wrapping_add(1);
+            let m = nl::neigh_use(family, ifx, a, self.seq);
+            if rustix::net::sendto(
+                &self.req,
+                &m,
+                SendFlags::DONTWAIT,
+                &SocketAddrNetlink::new(0, 0),
+            )
+            .is_ok()
+            {
+                sent += 1;
+            }
+        }
+        // Errors (an entry deleted meanwhile: ENOENT) need no action.
+        let mut junk = [0u8; 512];
+        while rustix::net::recv(&self.req, &mut junk[..], RecvFlags::DONTWAIT).is_ok() {}
+        self.refreshes += sent as u64;
+        sent
     }
 
     /// The current table, as last published.
@@ -288,8 +367,12 @@ impl FibSync {
                     }
                     continue;
                 }
-                Ok(_) if changed => self.cell.publish(self.state.build()),
+                Ok(_) if changed => self.publish(),
                 Ok(_) => {}
+            }
+            if self.last_refresh.elapsed() >= REFRESH_EVERY {
+                self.last_refresh = std::time::Instant::now();
+                self.refresh_used();
             }
         }
     }

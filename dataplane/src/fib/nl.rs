@@ -31,6 +31,8 @@ pub const RTM_GETNEIGH: u16 = 30;
 
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_DUMP: u16 = 0x300;
+/// `ndm_flags`: the entry is being used (`neigh_event_send`).
+pub const NTF_USE: u8 = 0x01;
 
 pub const AF_UNSPEC: u8 = 0;
 pub const AF_INET: u8 = 2;
@@ -289,6 +291,23 @@ pub fn dump_request(ty: u16, family: u8, seq: u32) -> Vec<u8> {
     message(ty, NLM_F_REQUEST | NLM_F_DUMP, seq, &fixed, &[])
 }
 
+/// `RTM_NEWNEIGH` with `NTF_USE` for an existing entry (no `NLM_F_CREATE`:
+/// an entry that is gone stays gone): the kernel treats it as if it had
+/// sent a packet to the neighbour, so a STALE entry goes to DELAY and is
+/// re-validated by unicast probes (REACHABLE again, or FAILED and removed).
+pub fn neigh_use(family: u8, ifindex: i32, dst: u128, seq: u32) -> Vec<u8> {
+    let mut fixed = [0u8; 12];
+    fixed[0] = family;
+    fixed[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    fixed[10] = NTF_USE;
+    let d = if family == AF_INET {
+        (dst as u32).to_be_bytes().to_vec()
+    } else {
+        dst.to_be_bytes().to_vec()
+    };
+    message(RTM_NEWNEIGH, NLM_F_REQUEST, seq, &fixed, &[(NDA_DST, &d)])
+}
+
 /// Builders of kernel messages, for tests (synthetic netlink traffic).
 pub mod build {
     use super::*;
@@ -368,6 +387,30 @@ pub mod build {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neigh_use_request() {
+        let m = neigh_use(AF_INET6, 6, 0x2001_0db8 << 96 | 0xa, 9);
+        // nlmsghdr: length, RTM_NEWNEIGH, NLM_F_REQUEST only (no CREATE:
+        // a vanished entry is not re-created), sequence number.
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWNEIGH);
+        assert_eq!(u16::from_ne_bytes([m[6], m[7]]), NLM_F_REQUEST);
+        assert_eq!(u32::from_ne_bytes(m[8..12].try_into().unwrap()), 9);
+        // ndmsg: family, ifindex, state 0, flags NTF_USE.
+        assert_eq!(m[16], AF_INET6);
+        assert_eq!(i32::from_ne_bytes(m[20..24].try_into().unwrap()), 6);
+        assert_eq!(&m[24..26], &[0, 0]);
+        assert_eq!(m[26], NTF_USE);
+        // NDA_DST, 16 bytes.
+        assert_eq!(u16::from_ne_bytes([m[30], m[31]]), NDA_DST);
+        assert_eq!(&m[32..48], &(0x2001_0db8u128 << 96 | 0xa).to_be_bytes());
+        let m4 = neigh_use(AF_INET, 4, 0xc000_02fe, 1);
+        assert_eq!(&m4[32..36], &[192, 0, 2, 254]);
+    }
 
     #[test]
     fn round_trips() {

@@ -3,6 +3,7 @@
 //! compact immutable table the workers read ([`NextHops`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::nl::{self, Msg, Neigh, Route};
 
@@ -104,11 +105,16 @@ impl<A: Bits> Lpm<A> {
 }
 
 /// One family's routes (of its egress interface) and resolved neighbours.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FamilyTable<A> {
     routes: Lpm<A>,
     /// Usable neighbours only, sorted by address.
     neigh: Vec<(A, [u8; 6])>,
+    /// Per neighbour: a worker sent a frame to it since the sync last
+    /// looked ([`FamilyTable::take_used`]). The kernel sees none of the
+    /// frames the dataplane sends, so without this its STALE entries would
+    /// never be re-validated (the kernel's own "neighbour used" event).
+    used: Box<[AtomicBool]>,
 }
 
 impl<A: Bits> Default for FamilyTable<A> {
@@ -116,6 +122,21 @@ impl<A: Bits> Default for FamilyTable<A> {
         FamilyTable {
             routes: Lpm::default(),
             neigh: Vec::new(),
+            used: Box::default(),
+        }
+    }
+}
+
+impl<A: Bits> Clone for FamilyTable<A> {
+    fn clone(&self) -> Self {
+        FamilyTable {
+            routes: self.routes.clone(),
+            neigh: self.neigh.clone(),
+            used: self
+                .used
+                .iter()
+                .map(|u| AtomicBool::new(u.load(Ordering::Relaxed)))
+                .collect(),
         }
     }
 }
@@ -131,9 +152,27 @@ impl<A: Bits> FamilyTable<A> {
         };
         let nh = gw.unwrap_or(dst);
         match self.neigh.binary_search_by_key(&nh, |e| e.0) {
-            Ok(i) => Hop::Mac(self.neigh[i].1),
+            Ok(i) => {
+                // A load first: the flag's cache line is written once per
+                // sync interval, not once per frame.
+                if let Some(u) = self.used.get(i) {
+                    if !u.load(Ordering::Relaxed) {
+                        u.store(true, Ordering::Relaxed);
+                    }
+                }
+                Hop::Mac(self.neigh[i].1)
+            }
             Err(_) => Hop::Miss,
         }
+    }
+    /// The neighbours used since the last call, flags cleared.
+    pub fn take_used(&self) -> Vec<A> {
+        self.neigh
+            .iter()
+            .zip(self.used.iter())
+            .filter(|(_, u)| u.swap(false, Ordering::Relaxed))
+            .map(|(n, _)| n.0)
+            .collect()
     }
     pub fn routes(&self) -> usize {
         self.routes.len()
@@ -325,7 +364,40 @@ impl FibState {
             })
             .collect();
         neigh.sort_by_key(|e| e.0);
-        FamilyTable { routes, neigh }
+        let used = neigh.iter().map(|_| AtomicBool::new(false)).collect();
+        FamilyTable {
+            routes,
+            neigh,
+            used,
+        }
+    }
+
+    /// STALE entries among `used` (family, address) on the interface of
+    /// their family, as (family, interface index, address): the ones the
+    /// kernel should re-validate. REACHABLE ones need nothing, DELAY and
+    /// PROBE are being re-validated already.
+    pub fn stale_among(&self, v4: &[u32], v6: &[u128]) -> Vec<(u8, i32, u128)> {
+        let mut out = Vec::new();
+        for (family, ifname, addrs) in [
+            (
+                nl::AF_INET,
+                &self.v4_if,
+                v4.iter().map(|a| u128::from(*a)).collect::<Vec<_>>(),
+            ),
+            (nl::AF_INET6, &self.v6_if, v6.to_vec()),
+        ] {
+            let Some(ifx) = self.index_of(ifname) else {
+                continue;
+            };
+            for a in addrs {
+                if let Some((st, _)) = self.neigh.get(&(family, ifx, a)) {
+                    if *st & nl::NUD_STALE != 0 {
+                        out.push((family, ifx, a));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The workers' table for the current state.
@@ -389,6 +461,52 @@ mod tests {
         assert_eq!(l6.find(v6("2001:db8:2::5")), Some(Some(7)));
         assert_eq!(l6.find(v6("2001:db9::1")), None);
         assert!(Lpm::<u32>::build([]).is_empty());
+    }
+
+    #[test]
+    fn used_stale_neighbours_are_reported_once() {
+        let mut st = FibState::new("r4", "r6");
+        let (gw_a, gw_b) = (v6("2001:db8:6::a"), v6("2001:db8:6::b"));
+        let gw4 = v4("192.0.2.254");
+        feed(
+            &mut st,
+            &[
+                build::link(false, 4, "r4"),
+                build::link(false, 6, "r6"),
+                build::route(false, AF_INET6, (v6("2001:db8::"), 64), 6, Some(gw_a), 1024),
+                build::route(
+                    false,
+                    AF_INET6,
+                    (v6("2001:db8:1::"), 64),
+                    6,
+                    Some(gw_b),
+                    1024,
+                ),
+                build::route(false, AF_INET, (0, 0), 4, Some(u128::from(gw4)), 0),
+                build::neigh(false, AF_INET6, 6, gw_a, nl::NUD_STALE, Some(A)),
+                build::neigh(false, AF_INET6, 6, gw_b, nl::NUD_REACHABLE, Some(B)),
+                build::neigh(false, AF_INET, 4, u128::from(gw4), nl::NUD_STALE, Some(C)),
+            ],
+        );
+        let t = st.build();
+        assert!(t.v6.take_used().is_empty() && t.v4.take_used().is_empty());
+        assert_eq!(t.v6(v6("2001:db8::1")), Hop::Mac(A));
+        assert_eq!(t.v6(v6("2001:db8::2")), Hop::Mac(A));
+        assert_eq!(t.v6(v6("2001:db8:1::1")), Hop::Mac(B));
+        assert_eq!(t.v4(v4("203.0.113.9")), Hop::Mac(C));
+        let (u4, u6) = (t.v4.take_used(), t.v6.take_used());
+        assert_eq!(u6, [gw_a, gw_b], "each used neighbour once");
+        assert_eq!(u4, [gw4]);
+        assert!(t.v6.take_used().is_empty(), "marks cleared");
+        // Only the STALE ones need re-validation; the interface index is the
+        // family's interface.
+        assert_eq!(
+            st.stale_among(&u4, &u6),
+            [(AF_INET, 4, u128::from(gw4)), (AF_INET6, 6, gw_a)]
+        );
+        // A clone (tables are cloned for tests) keeps the marks.
+        assert_eq!(t.v6(v6("2001:db8::1")), Hop::Mac(A));
+        assert_eq!(t.clone().v6.take_used(), [gw_a]);
     }
 
     #[test]
