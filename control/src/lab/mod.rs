@@ -561,6 +561,13 @@ pub fn down(spec: &Spec) -> Result<Vec<String>> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         removed.push(format!("directory {}", dir.display()));
     }
+    // The parent (/run/xrelay-lab) goes with the last lab; remove_dir
+    // fails, harmlessly, while another lab still has its directory there.
+    if let Some(parent) = dir.parent() {
+        if std::fs::remove_dir(parent).is_ok() {
+            removed.push(format!("directory {}", parent.display()));
+        }
+    }
     Ok(removed)
 }
 

@@ -514,7 +514,10 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write, stop: &Arc<AtomicBool>) -> Re
     Ok(report)
 }
 
-const ROWS: [&str; 9] = [
+/// rx_frames = tx_frames (fast path) + neigh_miss_sent (handed to the
+/// kernel: the first frames toward a neighbour it has not resolved yet)
+/// + what the slow path answered + drops.
+const ROWS: [&str; 11] = [
     "event/rx_frames",
     "event/sixto4_decap",
     "event/sixto4_encap",
@@ -522,6 +525,8 @@ const ROWS: [&str; 9] = [
     "event/teredo_tx",
     "event/slow_handoff",
     "dp/tx_frames",
+    "dp/neigh_miss_sent",
+    "dp/slow_tx_frames",
     "dp/umem_copies",
     "dp/tx_ring_full",
 ];
