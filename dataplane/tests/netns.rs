@@ -65,10 +65,6 @@ else:
 sendp(f, iface=iface)
 "#;
 
-fn snapshot(path: &Path) -> shm::Snapshot {
-    shm::read(path).unwrap_or_else(|e| panic!("counters: {e}"))
-}
-
 fn drops(s: &shm::Snapshot) -> Vec<(String, u64)> {
     s.nonzero()
         .into_iter()
@@ -147,36 +143,10 @@ fn relays_6to4_both_ways_in_the_netns_lab() {
     let mut lab = Lab::new();
     let cfg = xrelay_engine::Config::from_toml_str(CONFIG).expect("config");
     lab.load_xdp(&cfg, 1);
-    let conf_path = lab.dir.join("relay.toml");
-    std::fs::write(&conf_path, CONFIG).expect("write config");
-    let shm_path = lab.dir.join("counters");
-    let log = lab.dir.join("dataplane.log");
-    let bin = env!("CARGO_BIN_EXE_xrelay-dataplane");
-    let bpffs = lab.bpffs.clone();
-    let dp = lab.spawn(
-        &[
-            "ip",
-            "netns",
-            "exec",
-            NS_RELAY,
-            bin,
-            "--config",
-            conf_path.to_str().expect("path"),
-            "--bpffs",
-            bpffs.to_str().expect("path"),
-            "--shm",
-            shm_path.to_str().expect("path"),
-            "--bind",
-            "copy",
-        ],
-        &log,
-    );
-    if wait_log(&log, "running:", Duration::from_secs(15)).is_none() {
-        panic!(
-            "dataplane did not start:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
+    let dp = lab.start_dataplane(CONFIG, &["--bind", "copy"]);
+    let shm_path = dp.shm.clone();
+    let log = dp.log.clone();
+    let dp = dp.pid;
     let s = snapshot(&shm_path);
     assert_eq!(s.layout_hash, shm::own_layout_hash());
     assert_eq!(s.blocks.len(), 2, "one worker and the slow path");

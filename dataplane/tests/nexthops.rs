@@ -35,7 +35,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lab::*;
-use xrelay_dataplane::shm;
 
 const N: usize = 200;
 /// Frames in the burst that meets an unresolved neighbour.
@@ -102,10 +101,6 @@ const TSHARK_OPTS: [&str; 2] = ["-o", "ip.check_checksum:TRUE"];
 const BAD: &str =
     "_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == \"Bad\"";
 const FILTER: &str = "ip6 and src host 2002:c000:201::1";
-
-fn snapshot(path: &Path) -> shm::Snapshot {
-    shm::read(path).unwrap_or_else(|e| panic!("counters: {e}"))
-}
 
 fn now_epoch() -> f64 {
     SystemTime::now()
@@ -237,38 +232,10 @@ fn next_hops_follow_the_kernel_in_the_netns_lab() {
 
     let cfg = xrelay_engine::Config::from_toml_str(CONFIG).expect("config");
     lab.load_xdp(&cfg, 1);
-    let conf_path = lab.dir.join("relay.toml");
-    std::fs::write(&conf_path, CONFIG).expect("write config");
-    let shm_path = lab.dir.join("counters");
-    let log = lab.dir.join("dataplane.log");
-    let bin = env!("CARGO_BIN_EXE_xrelay-dataplane");
-    let bpffs = lab.bpffs.clone();
-    let dp = lab.spawn(
-        &[
-            "ip",
-            "netns",
-            "exec",
-            NS_RELAY,
-            bin,
-            "--config",
-            conf_path.to_str().expect("path"),
-            "--bpffs",
-            bpffs.to_str().expect("path"),
-            "--shm",
-            shm_path.to_str().expect("path"),
-            "--bind",
-            "copy",
-            "--next-hops",
-            "kernel",
-        ],
-        &log,
-    );
-    if wait_log(&log, "running:", Duration::from_secs(15)).is_none() {
-        panic!(
-            "dataplane did not start:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
+    let dp = lab.start_dataplane(CONFIG, &["--bind", "copy", "--next-hops", "kernel"]);
+    let shm_path = dp.shm.clone();
+    let log = dp.log.clone();
+    let dp = dp.pid;
     let nh_line = wait_log(&log, "next hops: kernel", Duration::from_secs(1)).expect("log line");
     println!("{nh_line}");
 

@@ -19,17 +19,14 @@
 //! wherever the scheduler put it. Skips, and says why, without root, the
 //! XDP object, tshark, scapy, taskset or two CPUs.
 
-#[allow(
-    dead_code,
-    reason = "the lab's helpers only; this test builds its own topology"
-)]
+#[allow(dead_code, reason = "the lab's helpers used by other tests")]
 mod lab;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use lab::{in_ns, sh, skip_reason, wait_log, wait_until, with_netns, PYTHON};
+use lab::{in_ns, sh, skip_reason, snapshot, wait_log, wait_until, Lab, Topo, PYTHON};
 use xrelay_dataplane::shm;
 
 const NS_V4: &str = "xr-t4q-v4";
@@ -89,174 +86,18 @@ for i in range(n):
 sendp(f, iface=iface)
 "#;
 
-/// The namespaces, the private bpffs and the processes of this test;
-/// dropping it kills those processes by PID and removes the rest.
-struct TwoQueueLab {
-    dir: PathBuf,
-    bpffs: PathBuf,
-    bpffs_mounted: bool,
-    children: Vec<Child>,
-}
-
-impl TwoQueueLab {
-    fn new() -> TwoQueueLab {
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        let dir = std::env::temp_dir().join(format!("xr-t4q-lab-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("lab dir");
-        let mut lab = TwoQueueLab {
-            bpffs: dir.join("bpffs"),
-            dir,
-            bpffs_mounted: false,
-            children: Vec::new(),
-        };
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
-            sh(&["ip", "netns", "add", ns]);
-            in_ns(ns, &["ip", "link", "set", "lo", "up"]);
-        }
-        for (ns, host, hmac, relay, rmac) in [
-            (NS_V4, H4, "02:00:00:00:04:02", R4, "02:00:00:00:04:01"),
-            (NS_V6, H6, "02:00:00:00:06:02", R6, "02:00:00:00:06:01"),
-        ] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "link",
-                "add",
-                host,
-                "address",
-                hmac,
-                "numtxqueues",
-                "2",
-                "numrxqueues",
-                "2",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                relay,
-                "address",
-                rmac,
-                "numtxqueues",
-                "2",
-                "numrxqueues",
-                "2",
-                "netns",
-                NS_RELAY,
-            ]);
-        }
-        for (ns, dev) in [(NS_V4, H4), (NS_RELAY, R4), (NS_RELAY, R6), (NS_V6, H6)] {
-            in_ns(ns, &["ethtool", "-K", dev, "tx", "off"]);
-            in_ns(ns, &["ip", "link", "set", dev, "up"]);
-        }
-        in_ns(
-            NS_V4,
-            &[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{H4}.disable_ipv6=1"),
-            ],
-        );
-        in_ns(NS_V4, &["ip", "addr", "add", "192.0.2.1/24", "dev", H4]);
-        in_ns(
-            NS_V6,
-            &["ip", "addr", "add", "2001:db8::1/64", "dev", H6, "nodad"],
-        );
-        std::fs::create_dir_all(&lab.bpffs).expect("bpffs dir");
-        sh(&[
-            "mount",
-            "-t",
-            "bpf",
-            "xr-t4q-bpffs",
-            lab.bpffs.to_str().expect("path"),
-        ]);
-        lab.bpffs_mounted = true;
-        lab
-    }
-
-    /// The steering program on both relay interfaces, 2 socket slots each,
-    /// maps pinned in `bpffs/<ifname>/`.
-    fn load_xdp(&self, cfg: &xrelay_engine::Config) {
-        let steering = xrelay_xdp::Steering::from_config(cfg).expect("steering");
-        let bpffs = self.bpffs.clone();
-        with_netns(NS_RELAY, move || {
-            for iface in [R4, R6] {
-                let dir = bpffs.join(iface);
-                std::fs::create_dir_all(&dir).expect("pin dir");
-                let mut prog = xrelay_xdp::SteerProgram::load(&xrelay_xdp::LoadOptions {
-                    settings: steering.settings,
-                    pin_dir: Some(dir.clone()),
-                    xsk_slots: Some(2),
-                })
-                .unwrap_or_else(|e| panic!("load for {iface}: {e:?}"));
-                let mut maps = prog.maps().expect("maps");
-                maps.apply(&steering).expect("apply");
-                let att = prog
-                    .attach(iface, xrelay_xdp::AttachMode::Native)
-                    .unwrap_or_else(|e| panic!("attach {iface}: {e:?}"));
-                prog.pin_link(att, &dir.join("link")).expect("pin link");
-            }
-        });
-    }
-
-    fn spawn(&mut self, args: &[&str], log: &Path) -> u32 {
-        let out = std::fs::File::create(log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new(args[0])
-            .args(&args[1..])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-        let pid = child.id();
-        self.children.push(child);
-        pid
-    }
-
-    /// SIGINT to a child we started, then a bounded wait; its exit status.
-    fn interrupt(&mut self, pid: u32, timeout: Duration) -> bool {
-        let Some(i) = self.children.iter().position(|c| c.id() == pid) else {
-            return false;
-        };
-        let _ = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .output();
-        let deadline = Instant::now() + timeout;
-        let mut c = self.children.remove(i);
-        loop {
-            match c.try_wait() {
-                Ok(Some(st)) => return st.success(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    return false;
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TwoQueueLab {
-    fn drop(&mut self) {
-        lab::teardown(
-            &mut self.children,
-            &[NS_V4, NS_RELAY, NS_V6],
-            self.bpffs_mounted.then_some(self.bpffs.as_path()),
-            &self.dir,
-        );
-    }
-}
-
-fn snapshot(path: &Path) -> shm::Snapshot {
-    shm::read(path).unwrap_or_else(|e| panic!("counters: {e}"))
-}
+/// This test's lab: its own names, two queues per veth.
+const TOPO: Topo = Topo {
+    tag: "t4q",
+    ns_v4: NS_V4,
+    ns_relay: NS_RELAY,
+    ns_v6: NS_V6,
+    h4: H4,
+    r4: R4,
+    r6: R6,
+    h6: H6,
+    queues: 2,
+};
 
 /// `event/sixto4_decap` of each worker block, in block order.
 fn per_worker(s: &shm::Snapshot) -> Vec<(String, u64)> {
@@ -336,42 +177,14 @@ fn two_workers_on_two_queues_share_the_traffic() {
         println!("skipped: `taskset` is not installed");
         return;
     }
-    let mut lab = TwoQueueLab::new();
+    let mut lab = Lab::build(TOPO);
     let cfg = xrelay_engine::Config::from_toml_str(CONFIG).expect("config");
-    lab.load_xdp(&cfg);
-    let conf_path = lab.dir.join("relay.toml");
-    std::fs::write(&conf_path, CONFIG).expect("write config");
-    let shm_path = lab.dir.join("counters");
-    let log = lab.dir.join("dataplane.log");
-    let bin = env!("CARGO_BIN_EXE_xrelay-dataplane");
-    let bpffs = lab.bpffs.clone();
+    lab.load_xdp(&cfg, 2);
     // bind and next_hops come from [dataplane]; queues and cores from here.
-    let dp = lab.spawn(
-        &[
-            "ip",
-            "netns",
-            "exec",
-            NS_RELAY,
-            bin,
-            "--config",
-            conf_path.to_str().expect("path"),
-            "--bpffs",
-            bpffs.to_str().expect("path"),
-            "--shm",
-            shm_path.to_str().expect("path"),
-            "--queues",
-            "2",
-            "--cores",
-            "0,1",
-        ],
-        &log,
-    );
-    if wait_log(&log, "running:", Duration::from_secs(15)).is_none() {
-        panic!(
-            "dataplane did not start:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
+    let dp = lab.start_dataplane(CONFIG, &["--queues", "2", "--cores", "0,1"]);
+    let shm_path = dp.shm.clone();
+    let log = dp.log.clone();
+    let dp = dp.pid;
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("running: 2 worker(s)"), "{text}");
     assert!(

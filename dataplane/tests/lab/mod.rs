@@ -28,6 +28,49 @@ pub const MAC_H6: &str = "02:00:00:00:06:02";
 
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// A lab's names and shape: the namespaces and the four veth ends, and
+/// the queues per veth.
+#[derive(Debug, Clone, Copy)]
+pub struct Topo {
+    /// Names the temporary directory and the bpffs (`xr-<tag>-lab-PID`).
+    pub tag: &'static str,
+    pub ns_v4: &'static str,
+    pub ns_relay: &'static str,
+    pub ns_v6: &'static str,
+    pub h4: &'static str,
+    pub r4: &'static str,
+    pub r6: &'static str,
+    pub h6: &'static str,
+    /// RX and TX queues of every veth (1: the veth default).
+    pub queues: u32,
+}
+
+/// The default lab: one queue per veth.
+pub const T4: Topo = Topo {
+    tag: "t4",
+    ns_v4: NS_V4,
+    ns_relay: NS_RELAY,
+    ns_v6: NS_V6,
+    h4: H4,
+    r4: R4,
+    r6: R6,
+    h6: H6,
+    queues: 1,
+};
+
+/// A dataplane the lab started: its PID, log and counter file.
+#[derive(Debug)]
+pub struct Dataplane {
+    pub pid: u32,
+    pub log: PathBuf,
+    pub shm: PathBuf,
+}
+
+/// The dataplane's counters.
+pub fn snapshot(path: &Path) -> xrelay_dataplane::shm::Snapshot {
+    xrelay_dataplane::shm::read(path).unwrap_or_else(|e| panic!("counters: {e}"))
+}
+
 /// Why the lab cannot run here, if it cannot.
 pub fn skip_reason() -> Option<String> {
     if rustix::process::geteuid().as_raw() != 0 {
@@ -104,6 +147,7 @@ pub fn with_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
 /// The lab and everything it started.
 #[derive(Debug)]
 pub struct Lab {
+    pub topo: Topo,
     pub dir: PathBuf,
     pub bpffs: PathBuf,
     bpffs_mounted: bool,
@@ -111,49 +155,86 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Builds the namespaces and links (removing leftovers of an earlier run).
+    /// The default lab ([`T4`]).
     pub fn new() -> Lab {
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
+        Lab::build(T4)
+    }
+
+    /// Builds the namespaces and links of `t` (removing leftovers of an
+    /// earlier run).
+    pub fn build(t: Topo) -> Lab {
+        for ns in [t.ns_v4, t.ns_relay, t.ns_v6] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
-        let dir = std::env::temp_dir().join(format!("xr-t4-lab-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("xr-{}-lab-{}", t.tag, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("lab dir");
         let mut lab = Lab {
+            topo: t,
             bpffs: dir.join("bpffs"),
             dir,
             bpffs_mounted: false,
             children: Vec::new(),
         };
-        for ns in [NS_V4, NS_RELAY, NS_V6] {
+        for ns in [t.ns_v4, t.ns_relay, t.ns_v6] {
             sh(&["ip", "netns", "add", ns]);
             in_ns(ns, &["ip", "link", "set", "lo", "up"]);
         }
-        sh(&[
-            "ip", "-n", NS_V4, "link", "add", H4, "address", MAC_H4, "type", "veth", "peer",
-            "name", R4, "address", MAC_R4, "netns", NS_RELAY,
-        ]);
-        sh(&[
-            "ip", "-n", NS_V6, "link", "add", H6, "address", MAC_H6, "type", "veth", "peer",
-            "name", R6, "address", MAC_R6, "netns", NS_RELAY,
-        ]);
-        for (ns, dev) in [(NS_V4, H4), (NS_RELAY, R4), (NS_RELAY, R6), (NS_V6, H6)] {
+        let q = t.queues.to_string();
+        for (ns, host, hmac, relay, rmac) in [
+            (t.ns_v4, t.h4, MAC_H4, t.r4, MAC_R4),
+            (t.ns_v6, t.h6, MAC_H6, t.r6, MAC_R6),
+        ] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "link",
+                "add",
+                host,
+                "address",
+                hmac,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                relay,
+                "address",
+                rmac,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "netns",
+                t.ns_relay,
+            ]);
+        }
+        for (ns, dev) in [
+            (t.ns_v4, t.h4),
+            (t.ns_relay, t.r4),
+            (t.ns_relay, t.r6),
+            (t.ns_v6, t.h6),
+        ] {
             // Checksums must be on the wire for tshark (DESIGN §4).
             in_ns(ns, &["ethtool", "-K", dev, "tx", "off"]);
             in_ns(ns, &["ip", "link", "set", dev, "up"]);
         }
         in_ns(
-            NS_V4,
+            t.ns_v4,
             &[
                 "sysctl",
                 "-qw",
-                &format!("net.ipv6.conf.{H4}.disable_ipv6=1"),
+                &format!("net.ipv6.conf.{}.disable_ipv6=1", t.h4),
             ],
         );
-        in_ns(NS_V4, &["ip", "addr", "add", "192.0.2.1/24", "dev", H4]);
+        in_ns(t.ns_v4, &["ip", "addr", "add", "192.0.2.1/24", "dev", t.h4]);
         in_ns(
-            NS_V6,
-            &["ip", "addr", "add", "2001:db8::1/64", "dev", H6, "nodad"],
+            t.ns_v6,
+            &["ip", "addr", "add", "2001:db8::1/64", "dev", t.h6, "nodad"],
         );
         // Relay namespace: no addresses needed by the AF_XDP path.
         std::fs::create_dir_all(&lab.bpffs).expect("bpffs dir");
@@ -161,7 +242,7 @@ impl Lab {
             "mount",
             "-t",
             "bpf",
-            "xr-t4-bpffs",
+            &format!("xr-{}-bpffs", t.tag),
             lab.bpffs.to_str().expect("path"),
         ]);
         lab.bpffs_mounted = true;
@@ -174,8 +255,9 @@ impl Lab {
     pub fn load_xdp(&self, cfg: &xrelay_engine::Config, queues: u32) {
         let steering = xrelay_xdp::Steering::from_config(cfg).expect("steering");
         let bpffs = self.bpffs.clone();
-        with_netns(NS_RELAY, move || {
-            for iface in [R4, R6] {
+        let t = self.topo;
+        with_netns(t.ns_relay, move || {
+            for iface in [t.r4, t.r6] {
                 let dir = bpffs.join(iface);
                 std::fs::create_dir_all(&dir).expect("pin dir");
                 let mut prog = xrelay_xdp::SteerProgram::load(&xrelay_xdp::LoadOptions {
@@ -192,6 +274,39 @@ impl Lab {
                 prog.pin_link(att, &dir.join("link")).expect("pin link");
             }
         });
+    }
+
+    /// Writes `config` (relay.toml) and starts `xrelay-dataplane` in the
+    /// relay namespace with it, the lab's bpffs, a counter file and
+    /// `extra` arguments; waits (bounded) for `running:` in its log.
+    pub fn start_dataplane(&mut self, config: &str, extra: &[&str]) -> Dataplane {
+        let conf = self.dir.join("relay.toml");
+        std::fs::write(&conf, config).expect("write config");
+        let shm = self.dir.join("counters");
+        let log = self.dir.join("dataplane.log");
+        let bpffs = self.bpffs.clone();
+        let mut args = vec![
+            "ip",
+            "netns",
+            "exec",
+            self.topo.ns_relay,
+            env!("CARGO_BIN_EXE_xrelay-dataplane"),
+            "--config",
+            conf.to_str().expect("path"),
+            "--bpffs",
+            bpffs.to_str().expect("path"),
+            "--shm",
+            shm.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        let pid = self.spawn(&args, &log);
+        if wait_log(&log, "running:", Duration::from_secs(15)).is_none() {
+            panic!(
+                "dataplane did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        Dataplane { pid, log, shm }
     }
 
     /// Starts a process and keeps it for the guard (killed by PID on drop).
@@ -287,9 +402,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        let t = self.topo;
         teardown(
             &mut self.children,
-            &[NS_V4, NS_RELAY, NS_V6],
+            &[t.ns_v4, t.ns_relay, t.ns_v6],
             self.bpffs_mounted.then_some(self.bpffs.as_path()),
             &self.dir,
         );
