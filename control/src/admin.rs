@@ -50,6 +50,16 @@ pub enum Request {
     PrefixDel {
         prefix: String,
     },
+    /// Withdraw a prefix of the announced set (or `all`) while the relay
+    /// keeps forwarding; persists across restarts.
+    PrefixDrain {
+        name: String,
+    },
+    PrefixUndrain {
+        name: String,
+    },
+    /// The announced set and its states (what `xrelayctl exabgp` follows).
+    AnnounceStatus,
     AddressList,
     AddressAdd {
         kind: AddrKind,
@@ -146,6 +156,9 @@ pub struct Status {
     pub xdp: XdpStatus,
     pub health: Health,
     pub dataplane: DataplaneStatus,
+    /// The announced set (null: `announce.backend = "none"`).
+    #[serde(default)]
+    pub announce: Option<AnnounceStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,6 +347,43 @@ pub struct PrefixList {
     pub prefixes: Vec<PrefixEntry>,
     /// relay.toml prefixes removed with `prefix del`.
     pub removed_from_config: Vec<String>,
+    /// The announced set (BGP) and its states.
+    #[serde(default)]
+    pub announce: Option<AnnounceStatus>,
+}
+
+/// `announce-status`: the announced set (docs/bgp.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceStatus {
+    /// `none`, `kernel` or `exabgp` (`announce.backend`).
+    pub backend: String,
+    /// Kernel backend: the routing table and protocol of the routes.
+    pub table: Option<u32>,
+    pub protocol: Option<u8>,
+    pub hold_down_s: u64,
+    /// No health problem at the last check (every 100 ms).
+    pub healthy: bool,
+    /// The first health problem, when unhealthy.
+    pub problem: Option<String>,
+    /// Healthy but in the hold-down: milliseconds until announcing.
+    pub announce_in_ms: Option<u64>,
+    /// State changes since the daemon started.
+    pub changes: u64,
+    pub prefixes: Vec<AnnouncedPrefix>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedPrefix {
+    /// What `prefix drain` takes: `6to4-anycast`, `6to4`, `teredo`, `6rd`,
+    /// or the prefix (operator and extra prefixes).
+    pub name: String,
+    pub prefix: String,
+    /// `6to4-anycast`, `6to4`, `teredo`, `6rd`, `operator`, `extra`.
+    pub kind: String,
+    pub state: crate::announce::PrefixState,
+    /// When the state last changed (ms since the epoch).
+    pub since_unix_ms: u64,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod announce;
 pub mod ctl;
 pub mod daemon;
 pub mod lab;

@@ -85,6 +85,16 @@ enum Command {
         #[command(subcommand)]
         command: LabCommand,
     },
+    /// Run under ExaBGP (`process … { run xrelayctl exabgp; }`): follow the
+    /// daemon's announced set, writing `announce|withdraw route PREFIX
+    /// next-hop self` lines on stdout; exits when stdin closes.
+    Exabgp {
+        /// Seconds between two looks at the daemon.
+        #[arg(long, value_name = "SECS", default_value_t = 0.2)]
+        interval: f64,
+        #[command(flatten)]
+        target: Target,
+    },
     /// The XDP program: status, detach.
     Xdp {
         #[command(subcommand)]
@@ -383,6 +393,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Address { command, target } => with_stdout(|w| ctl::address(&target, &command, w)),
         Command::Peers { command, target } => with_stdout(|w| ctl::peers(&target, &command, w)),
         Command::Xdp { command, target } => with_stdout(|w| ctl::xdp(&target, &command, w)),
+        Command::Exabgp { interval, target } => {
+            if !(interval.is_finite() && (0.05..=60.0).contains(&interval)) {
+                return Err(usage(anyhow::anyhow!(
+                    "--interval {interval}: give 0.05 to 60 seconds"
+                )));
+            }
+            xrelay_control::announce::exabgp::run(
+                &target.socket(),
+                std::time::Duration::from_secs_f64(interval),
+            )
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(other(anyhow::anyhow!("writing to ExaBGP: {e}")))
+                }
+            })
+        }
         Command::Translate(args) => run_translate(&args),
         Command::Lab { command } => run_lab(command),
         Command::Config {

@@ -84,6 +84,10 @@ pub struct StateFile {
     /// The program loaded on each interface, by interface name.
     #[serde(default)]
     pub programs: BTreeMap<String, ProgramRecord>,
+    /// Names of the announced set drained with `prefix drain` (kept
+    /// withdrawn until `prefix undrain`, also across restarts).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub drained: BTreeSet<String>,
 }
 
 /// Why an edit was refused (bad input: exit status 2) .

@@ -92,10 +92,22 @@ pub enum PrefixCommand {
         #[arg(value_name = "PREFIX")]
         prefix: String,
     },
-    /// The managed prefixes in the XDP map, with kind and source.
+    /// The managed prefixes in the XDP map, with kind and source, and the
+    /// announced set (BGP) with each prefix's state.
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Withdraw NAME from BGP while the relay keeps forwarding it
+    /// (maintenance); NAME is a name or prefix of `prefix list`, or `all`.
+    Drain {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Announce NAME again (while healthy).
+    Undrain {
+        #[arg(value_name = "NAME")]
+        name: String,
     },
 }
 
@@ -290,6 +302,16 @@ pub fn prefix(t: &Target, cmd: &PrefixCommand, w: &mut dyn Write) -> Result<(), 
                 Request::PrefixDel {
                     prefix: n.to_string(),
                 }
+            };
+            let r: EditResult = t.client()?.call(&req)?;
+            out(w, &format!("{}\n", r.message))
+        }
+        PrefixCommand::Drain { name } | PrefixCommand::Undrain { name } => {
+            let name = name.clone();
+            let req = if matches!(cmd, PrefixCommand::Drain { .. }) {
+                Request::PrefixDrain { name }
+            } else {
+                Request::PrefixUndrain { name }
             };
             let r: EditResult = t.client()?.call(&req)?;
             out(w, &format!("{}\n", r.message))

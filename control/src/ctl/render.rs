@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::admin::{
-    AddressList, Counters, DataplaneCounters, DetachReport, PrefixList, Status, XdpStatus,
+    AddressList, AnnounceStatus, Counters, DataplaneCounters, DetachReport, PrefixList, Status,
+    XdpStatus,
 };
 use crate::daemon::{LocalPins, PinLayout};
 use xrelay_dataplane::peersock::PeerList;
@@ -369,6 +370,49 @@ pub fn prefixes(l: &PrefixList) -> String {
             o,
             "{r:<44} {:<9} removed from relay.toml's set by `prefix del`",
             "-"
+        );
+    }
+    match &l.announce {
+        Some(a) => o.push_str(&announce(a)),
+        None => o.push_str("\nannounced: nothing (announce.backend = \"none\")\n"),
+    }
+    o
+}
+
+/// The announced set: backend, health, one line per prefix.
+pub fn announce(a: &AnnounceStatus) -> String {
+    let mut o = String::new();
+    let backend = match (a.table, a.protocol) {
+        (Some(t), Some(p)) => format!("{} (table {t}, proto {p})", a.backend),
+        _ => a.backend.clone(),
+    };
+    let health = match (&a.problem, a.announce_in_ms) {
+        (Some(p), _) => format!("unhealthy: {p}"),
+        (None, Some(ms)) => format!(
+            "healthy, hold-down: announcing in {:.1} s",
+            ms as f64 / 1000.0
+        ),
+        (None, None) => "healthy".to_owned(),
+    };
+    let _ = writeln!(
+        o,
+        "\nannounced via {backend}, hold-down {} s; {health}",
+        a.hold_down_s
+    );
+    let _ = writeln!(
+        o,
+        "{:<16} {:<20} {:<13} {:<10} why",
+        "name", "prefix", "kind", "state"
+    );
+    for p in &a.prefixes {
+        let _ = writeln!(
+            o,
+            "{:<16} {:<20} {:<13} {:<10} {}",
+            p.name,
+            p.prefix,
+            p.kind,
+            p.state.name(),
+            p.why
         );
     }
     o

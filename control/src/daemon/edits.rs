@@ -92,6 +92,7 @@ impl Daemon {
                     })
                     .collect(),
                 removed_from_config: e.prefixes_removed.iter().map(|n| n.to_string()).collect(),
+                announce: self.announce_status(),
             }),
             Err(err) => failed(err),
         }

@@ -15,7 +15,8 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::admin::{Counters, DataplaneCounters, Status};
+use crate::admin::{AnnounceStatus, Counters, DataplaneCounters, Status};
+use crate::announce::PrefixState;
 
 /// The families of the XDP counters: name, label, help, counter groups.
 const XDP_FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
@@ -161,7 +162,48 @@ pub fn render(c: &Counters, st: &Status) -> String {
         "When the control daemon started (Unix time).",
         &[("", st.started_unix)],
     );
+    if let Some(a) = &st.announce {
+        announce(&mut o, a);
+    }
     o
+}
+
+/// The announced set: one series per prefix and state (1 for the current
+/// state), whether the announcer sees the relay healthy, and the changes.
+fn announce(o: &mut String, a: &AnnounceStatus) {
+    let mut series = Vec::new();
+    for p in &a.prefixes {
+        for s in PrefixState::ALL {
+            series.push((
+                format!(
+                    "{{name=\"{}\",prefix=\"{}\",kind=\"{}\",state=\"{}\"}}",
+                    esc(&p.name),
+                    p.prefix,
+                    p.kind,
+                    s.name()
+                ),
+                u64::from(p.state == s),
+            ));
+        }
+    }
+    gauge_owned(
+        o,
+        "xrelay_announce_prefix_state",
+        "1 for the current state of each prefix of the announced set (announced, withdrawn, drained).",
+        &series,
+    );
+    gauge_owned(
+        o,
+        "xrelay_announce_healthy",
+        "1 when the announcer sees the relay healthy (heartbeats, XDP attached, next hops for both families).",
+        &[(format!("{{backend=\"{}\"}}", a.backend), u64::from(a.healthy))],
+    );
+    let _ = writeln!(
+        o,
+        "# HELP xrelay_announce_changes_total State changes of announced-set prefixes since the daemon started."
+    );
+    let _ = writeln!(o, "# TYPE xrelay_announce_changes_total counter");
+    let _ = writeln!(o, "xrelay_announce_changes_total {}", a.changes);
 }
 
 /// The dataplane's families: one series per block (`worker="dp-eth1-q0"`,
@@ -361,7 +403,59 @@ mod tests {
                 peers_socket: String::new(),
                 workers: Vec::new(),
             },
+            announce: None,
         }
+    }
+
+    #[test]
+    fn announce_states_are_exported() {
+        use crate::admin::AnnouncedPrefix;
+        let c = Counters {
+            unix_ms: 0,
+            cpus: 1,
+            xdp: Vec::new(),
+            interfaces: Vec::new(),
+            dataplane: None,
+            dataplane_message: String::new(),
+        };
+        let mut st = status();
+        assert!(!render(&c, &st).contains("xrelay_announce"));
+        let p = |name: &str, prefix: &str, state| AnnouncedPrefix {
+            name: name.into(),
+            prefix: prefix.into(),
+            kind: name.into(),
+            state,
+            since_unix_ms: 0,
+            why: String::new(),
+        };
+        st.announce = Some(AnnounceStatus {
+            backend: "kernel".into(),
+            table: Some(88),
+            protocol: Some(88),
+            hold_down_s: 10,
+            healthy: true,
+            problem: None,
+            announce_in_ms: None,
+            changes: 4,
+            prefixes: vec![
+                p("6to4", "2002::/16", PrefixState::Announced),
+                p("teredo", "2001::/32", PrefixState::Drained),
+            ],
+        });
+        let text = render(&c, &st);
+        let m = parse_exposition(&text);
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let s = |name: &str, prefix: &str, state: &str| {
+            get(&format!(
+                r#"xrelay_announce_prefix_state{{name="{name}",prefix="{prefix}",kind="{name}",state="{state}"}}"#
+            ))
+        };
+        assert_eq!(s("6to4", "2002::/16", "announced"), Some(1));
+        assert_eq!(s("6to4", "2002::/16", "withdrawn"), Some(0));
+        assert_eq!(s("teredo", "2001::/32", "drained"), Some(1));
+        assert_eq!(s("teredo", "2001::/32", "announced"), Some(0));
+        assert_eq!(get(r#"xrelay_announce_healthy{backend="kernel"}"#), Some(1));
+        assert_eq!(get("xrelay_announce_changes_total"), Some(4));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! `--detach-on-exit`. SIGKILL leaves everything in place for the next
 //! start, which reuses it without re-attaching.
 
+mod announce;
 mod edits;
 mod metrics;
 mod pins;
@@ -195,6 +196,7 @@ pub(crate) struct Daemon {
     /// or the client could see the connection close without an answer).
     pub(crate) stop_after_answer: bool,
     last_problems: Vec<String>,
+    pub(crate) announce: announce::AnnounceState,
     _lock: File,
 }
 
@@ -350,6 +352,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         Some(bin) => supervise::Mode::Spawn(bin.clone()),
         None => supervise::Mode::External,
     };
+    let announce_state = announce::AnnounceState::new(&cfg);
     let daemon = Arc::new(Mutex::new(Daemon {
         dataplane: Supervisor::new(mode, dataplane_args, shm_path),
         opts,
@@ -366,6 +369,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         stop: stop.clone(),
         stop_after_answer: false,
         last_problems: Vec::new(),
+        announce: announce_state,
         _lock: lock_file,
     }));
 
@@ -391,16 +395,22 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             })
             .map_err(io("spawn metrics thread", &socket_path))?;
     }
-    lock(&daemon).dataplane.start();
+    {
+        let mut g = lock(&daemon);
+        g.announce_start();
+        g.dataplane.start();
+    }
 
     // The dataplane is polled every 100 ms (a death is restarted within
-    // one poll), the rest of the health once a second.
+    // one poll) and the announcer evaluated after it (a failure withdraws
+    // within one poll); health changes are logged once a second.
     let mut next_check = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         let now = Instant::now();
         let mut g = lock(&daemon);
         g.dataplane.poll(now);
+        g.announce_tick(now);
         if now >= next_check {
             next_check = now + Duration::from_secs(1);
             g.watch_health();
@@ -428,6 +438,7 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        self.announce_stop();
         self.dataplane.stop();
         if self.xdp.is_some() && self.opts.detach_on_exit {
             self.xdp = None;

@@ -157,6 +157,9 @@ impl Daemon {
             Request::PrefixList => self.prefix_list(),
             Request::PrefixAdd { prefix } => self.prefix_edit(&prefix, true),
             Request::PrefixDel { prefix } => self.prefix_edit(&prefix, false),
+            Request::PrefixDrain { name } => self.drain(&name, true),
+            Request::PrefixUndrain { name } => self.drain(&name, false),
+            Request::AnnounceStatus => self.announce_answer(),
             Request::AddressList => self.address_list(),
             Request::AddressAdd { kind, addr, port } => self.address_edit(kind, &addr, port, true),
             Request::AddressDel { kind, addr } => self.address_edit(kind, &addr, None, false),
@@ -219,6 +222,7 @@ impl Daemon {
             }
         }
         problems.extend(self.dataplane.problems());
+        problems.extend(self.nexthop_problems());
         Health {
             ok: problems.is_empty(),
             problems,
@@ -305,6 +309,7 @@ impl Daemon {
             },
             health: self.health(),
             dataplane: self.dataplane.status(),
+            announce: self.announce_status(),
         }
     }
 

@@ -36,6 +36,7 @@ pub struct Config {
     pub bogons: BogonConfig,
     pub engine: EngineTuning,
     pub dataplane: DataplaneConfig,
+    pub announce: AnnounceConfig,
 }
 
 /// `[relay]`: addresses of the relay itself.
@@ -514,4 +515,112 @@ pub enum NextHopSource {
     Kernel,
     /// The static `next_hop_mac` of `[interfaces]` only.
     Static,
+}
+
+/// `[announce]`: health-driven announcement of the relay's prefixes to BGP
+/// (docs/bgp.md). The announced set is derived, not listed: 192.88.99.0/24
+/// when `sixto4.anycast` is on, every IPv6 prefix steered to the relay
+/// (2002::/16, 2001::/32, the 6rd prefix, operator prefixes), plus
+/// `extra_prefixes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnnounceConfig {
+    /// Where announcements go: `none` (nothing is announced), `kernel`
+    /// (routes in `table` with protocol `protocol`, for BIRD or FRR), or
+    /// `exabgp` (followed by `xrelayctl exabgp` under ExaBGP).
+    pub backend: AnnounceBackend,
+    /// Seconds the relay must stay healthy before it (re-)announces.
+    pub hold_down: u32,
+    /// Kernel routing table of the announced routes (1..=252: FRR's
+    /// `ip import-table` takes no more; 253..=255 are the kernel's own).
+    pub table: u32,
+    /// Route protocol number of the announced routes (`proto` in `ip route`).
+    pub protocol: u8,
+    /// More prefixes to announce (either family), e.g. the /24 holding the
+    /// equivalent unicast address.
+    pub extra_prefixes: Vec<AnyNet>,
+    /// An IPv4 destination that must resolve through `interfaces.v4`
+    /// (a next hop exists for 6to4 and Teredo return traffic).
+    pub probe_v4: Ipv4Addr,
+    /// An IPv6 destination that must resolve through `interfaces.v6`
+    /// (the v4 side when one-armed).
+    pub probe_v6: Ipv6Addr,
+}
+
+/// Default `announce.table` and `announce.protocol`: 88, as in 192.88.99.0/24.
+pub const ANNOUNCE_TABLE: u32 = 88;
+pub const ANNOUNCE_PROTOCOL: u8 = 88;
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        Self {
+            backend: AnnounceBackend::None,
+            hold_down: 10,
+            table: ANNOUNCE_TABLE,
+            protocol: ANNOUNCE_PROTOCOL,
+            extra_prefixes: Vec::new(),
+            probe_v4: Ipv4Addr::new(192, 0, 2, 1),
+            probe_v6: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+        }
+    }
+}
+
+/// `announce.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnnounceBackend {
+    None,
+    Kernel,
+    Exabgp,
+}
+
+impl AnnounceBackend {
+    pub const fn name(self) -> &'static str {
+        match self {
+            AnnounceBackend::None => "none",
+            AnnounceBackend::Kernel => "kernel",
+            AnnounceBackend::Exabgp => "exabgp",
+        }
+    }
+}
+
+/// A prefix of either family (`192.0.2.0/24`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AnyNet {
+    V4(Ipv4Net),
+    V6(Ipv6Net),
+}
+
+impl std::fmt::Display for AnyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyNet::V4(n) => n.fmt(f),
+            AnyNet::V6(n) => n.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for AnyNet {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        if s.contains(':') {
+            s.parse().map(AnyNet::V6)
+        } else {
+            s.parse().map(AnyNet::V4)
+        }
+    }
+}
+
+impl TryFrom<String> for AnyNet {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, ParseError> {
+        s.parse()
+    }
+}
+
+impl From<AnyNet> for String {
+    fn from(n: AnyNet) -> String {
+        n.to_string()
+    }
 }

@@ -263,6 +263,15 @@ umem_frames = 4096
 bind = "copy"
 busy_poll = true
 next_hops = "static"
+
+[announce]
+backend = "kernel"
+hold_down = 3
+table = 100
+protocol = 200
+extra_prefixes = ["198.51.100.0/24", "2001:db8:100::/48"]
+probe_v4 = "198.51.100.1"
+probe_v6 = "2001:db8:2::1"
 "#;
 
 #[test]
@@ -480,6 +489,69 @@ fn dataplane_unknown_key_and_bad_enum_are_refused() {
     ] {
         let msg = message(&format!("[dataplane]\n{bad}"));
         assert!(msg.contains("dataplane"), "{bad}: {msg}");
+        assert!(!msg.contains('\n'), "{bad}: {msg}");
+    }
+}
+
+rejects! {
+    announce_table_zero: "[announce]\ntable = 0" => "announce.table";
+    announce_table_main: "[announce]\ntable = 254" => "announce.table";
+    announce_protocol_static: "[announce]\nprotocol = 4" => "announce.protocol";
+    announce_hold_down_too_long: "[announce]\nhold_down = 86400" => "announce.hold_down";
+    announce_extra_multicast: "[announce]\nextra_prefixes = [\"ff00::/8\"]" => "announce.extra_prefixes";
+    announce_extra_v4_multicast: "[announce]\nextra_prefixes = [\"224.0.0.0/24\"]" => "announce.extra_prefixes";
+    announce_extra_too_short: "[announce]\nextra_prefixes = [\"0.0.0.0/0\"]" => "announce.extra_prefixes";
+}
+
+#[test]
+fn announce_defaults_and_full_section() -> Result<(), ConfigError> {
+    let d = Config::default().announce;
+    assert_eq!(d.backend, AnnounceBackend::None);
+    assert_eq!((d.table, d.protocol, d.hold_down), (88, 88, 10));
+    let a = Config::from_toml_str(FULL)?.announce;
+    assert_eq!(
+        a,
+        AnnounceConfig {
+            backend: AnnounceBackend::Kernel,
+            hold_down: 3,
+            table: 100,
+            protocol: 200,
+            extra_prefixes: vec![
+                AnyNet::V4("198.51.100.0/24".parse().map_err(|e: ParseError| {
+                    ConfigError::Invalid {
+                        key: "x".into(),
+                        message: e.to_string(),
+                    }
+                })?),
+                AnyNet::V6("2001:db8:100::/48".parse().map_err(|e: ParseError| {
+                    ConfigError::Invalid {
+                        key: "x".into(),
+                        message: e.to_string(),
+                    }
+                })?),
+            ],
+            probe_v4: Ipv4Addr::new(198, 51, 100, 1),
+            probe_v6: "2001:db8:2::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn announce_bad_values_name_the_key() {
+    for (bad, key) in [
+        ("backend = \"bird\"", "announce.backend"),
+        (
+            "extra_prefixes = [\"192.0.2.1/24\"]",
+            "announce.extra_prefixes",
+        ),
+        ("extra_prefixes = [\"nonsense\"]", "announce.extra_prefixes"),
+        ("probe_v4 = \"2001:db8::1\"", "announce.probe_v4"),
+        ("hold = 3", "announce.hold"),
+    ] {
+        let toml = format!("[announce]\n{bad}");
+        assert_eq!(rejected_key(&toml).as_deref(), Some(key), "{toml}");
+        let msg = message(&toml);
         assert!(!msg.contains('\n'), "{bad}: {msg}");
     }
 }

@@ -37,7 +37,59 @@ impl Config {
         self.validate_sixto4()?;
         self.validate_teredo()?;
         self.validate_icmp_ipv4_engine()?;
-        self.dataplane.validate()
+        self.dataplane.validate()?;
+        self.validate_announce()
+    }
+
+    fn validate_announce(&self) -> Result<(), ConfigError> {
+        let a = &self.announce;
+        if !(1..=252).contains(&a.table) {
+            return Err(invalid(
+                "announce.table",
+                format!(
+                    "{} is not a usable routing table: use 1..=252 (253..=255 are the kernel's default, main and local; FRR's `ip import-table` accepts up to 252)",
+                    a.table
+                ),
+            ));
+        }
+        // 0..=4 are the kernel's own (unspec, redirect, kernel, boot, static).
+        if a.protocol <= 4 {
+            return Err(invalid(
+                "announce.protocol",
+                format!(
+                    "{} is reserved by the kernel (0 unspec, 1 redirect, 2 kernel, 3 boot, 4 static): choose a number of its own, e.g. 88",
+                    a.protocol
+                ),
+            ));
+        }
+        if a.hold_down > 3600 {
+            return Err(invalid(
+                "announce.hold_down",
+                format!(
+                    "{} s is more than an hour: give seconds, 0..=3600",
+                    a.hold_down
+                ),
+            ));
+        }
+        for n in &a.extra_prefixes {
+            let why = match n {
+                AnyNet::V4(p) if p.len < 8 => Some("shorter than /8"),
+                AnyNet::V6(p) if p.len < 8 => Some("shorter than /8"),
+                AnyNet::V6(p) if overlaps6(p, &MULTICAST6) => Some("multicast"),
+                AnyNet::V6(p) if overlaps6(p, &LINK_LOCAL6) => Some("link-local"),
+                AnyNet::V4(p) if p.addr.octets()[0] >= 224 || p.addr.octets()[0] == 127 => {
+                    Some("multicast, reserved or loopback")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(invalid(
+                    "announce.extra_prefixes",
+                    format!("{n} is {why}: list only unicast prefixes this relay serves"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_relay(&self) -> Result<(), ConfigError> {
