@@ -47,23 +47,29 @@ pub fn skip_reason() -> Option<String> {
     if let Err(e) = xrelay_xdp::program_bytes() {
         return Some(e.to_string());
     }
-    for (tool, pkg) in [
+    if let Some(why) = tool_missing(&[
         ("ip", "iproute2"),
         ("bpftool", "bpftool"),
         ("timeout", "coreutils"),
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("{tool} not found (apt-get install {pkg})"));
-        }
+    ]) {
+        return Some(why);
     }
     if !Path::new(PYTHON).exists() {
         return Some(format!("{PYTHON} not found (apt-get install python3)"));
     }
     None
+}
+
+/// The first of `tools` (command, Debian package) not on the PATH, as a
+/// skip reason.
+pub fn tool_missing(tools: &[(&str, &str)]) -> Option<String> {
+    tools.iter().find_map(|(tool, pkg)| {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        (!found).then(|| format!("{tool} not found (apt-get install {pkg})"))
+    })
 }
 
 /// Prints why and returns None when the lab cannot run.
