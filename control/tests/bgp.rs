@@ -37,8 +37,9 @@ use bgp_kit::{
     default_routes, has_all, has_none, kernel_table, prerequisites, relay_bird_kernel, relay_toml,
     start_bird, start_neighbour, states, ANYCAST, SIXTO4, TEREDO,
 };
+use lab::wait_for;
 use lab::{Lab, PEER_V4, PEER_V6, RELAY_V4, RELAY_V6};
-use paths_kit::{dp_delta, wait_for};
+use paths_kit::dp_delta;
 
 const HOLD_DOWN: u32 = 2;
 const TABLE: u32 = 88;

@@ -36,8 +36,9 @@ use bgp_kit::{
     default_routes, neighbour_bird, prerequisites, relay_bird_kernel, relay_toml, start_bird,
     ANYCAST, SIXTO4, TEREDO,
 };
+use lab::wait_for;
 use lab::{Lab, PEER_V4, PEER_V6, PYTHON, RELAY_V4, RELAY_V6};
-use paths_kit::{dp_delta, wait_for};
+use paths_kit::dp_delta;
 use xrelay_control::admin::Counters;
 
 const TABLE: u32 = 88;

@@ -14,7 +14,7 @@ use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lab::{dataplane_bin, scapy_missing, Lab, PYTHON};
+use lab::{dataplane_bin, scapy_missing, wait_for, Lab, PYTHON};
 use xrelay_control::admin::{Counters, Status};
 use xrelay_dataplane::peersock::PeerList;
 
@@ -98,17 +98,6 @@ fn metrics(addr: &str) -> String {
     body.split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default()
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn healthy(lab: &Lab) -> Status {

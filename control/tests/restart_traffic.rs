@@ -18,9 +18,9 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lab::{dataplane_bin, scapy_missing, Lab, PYTHON};
+use lab::{dataplane_bin, scapy_missing, wait_for, Lab, PYTHON};
 use xrelay_dataplane::shm;
 use xrelay_dataplane::xsk::monotonic_ns;
 
@@ -108,17 +108,6 @@ fn lines(out: std::process::ChildStdout) -> Receiver<String> {
 fn line_within(rx: &Receiver<String>, what: &str, limit: Duration) -> String {
     rx.recv_timeout(limit)
         .unwrap_or_else(|e| panic!("{what}: no line within {limit:?} ({e})"))
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The parent pid of `pid` (from /proc).

@@ -35,8 +35,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::lab::wait_for;
 use crate::lab::{self, Lab, PYTHON};
-use crate::paths_kit::{self, wait_for, Serial};
+use crate::paths_kit::{self, Serial};
 use xrelay_control::admin::Counters;
 
 pub const TAG: &str = "i5";

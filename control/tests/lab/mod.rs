@@ -730,3 +730,16 @@ pub fn scapy_missing() -> Option<String> {
         .is_ok_and(|s| s.success());
     (!ok).then(|| "scapy not importable (apt-get install python3-scapy)".to_owned())
 }
+
+/// Polls `f` every 20 ms until it gives a value; panics naming `what`
+/// after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

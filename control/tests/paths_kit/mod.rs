@@ -26,7 +26,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::lab::{self, Lab, PYTHON};
+use crate::lab::{self, wait_for, Lab, PYTHON};
 use xrelay_control::admin::{Counters, Status};
 
 pub const SITE_V4: &str = "192.0.2.1";
@@ -302,17 +302,6 @@ pub fn path_lab(tag: &str) -> Option<PathLab> {
         pl.lab.elapsed()
     );
     Some(pl)
-}
-
-pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// scapy: `sendp(eval(EXPR), iface=IF, inter=GAP)` in the peer namespace.
