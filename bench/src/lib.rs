@@ -27,6 +27,8 @@
 //! engine's in-place rewrite between runs by copying back only the bytes it
 //! can touch ([`RESTORE_LEN`] from the frame start).
 
+pub mod compare;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use xrelay_engine::{Config, Engine, Event, Frame, Now, PeerTable, Port, Verdict, HEADROOM};
