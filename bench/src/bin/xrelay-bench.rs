@@ -44,6 +44,10 @@ struct Common {
     /// Flows (sources) per path.
     #[arg(long, default_value_t = 1024)]
     flows: u32,
+    /// Generator threads per sending side, all on --gen-core (they fill
+    /// each other's idle gaps inside BPF_PROG_RUN).
+    #[arg(long, default_value_t = 2)]
+    gen_threads: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +132,7 @@ fn plan(
             rate: c.rate,
             warmup: Duration::from_secs_f64(c.warmup),
             window: Duration::from_secs_f64(c.seconds),
+            threads: c.gen_threads,
         },
         relay_core: c.relay_core,
     }
