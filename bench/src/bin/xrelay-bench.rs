@@ -63,12 +63,11 @@ enum Cmd {
             default_value = "64,128,512,1280,1500,imix"
         )]
         sizes: Vec<String>,
-        /// Subjects: xrelay, xdp-redirect, af-xdp-fwd, kernel, miredo (not by default: it relays
-        /// nothing for the generator's clients, see docs/benchmarks.md).
+        /// Subjects: xrelay, xdp-redirect, af-xdp-fwd, kernel, miredo (Teredo paths only).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "xrelay,af-xdp-fwd,xdp-redirect,kernel"
+            default_value = "xrelay,af-xdp-fwd,xdp-redirect,kernel,miredo"
         )]
         subjects: Vec<String>,
         /// Teredo peer-table sizes of the scenario rows (1 is the path row).

@@ -90,8 +90,8 @@ pub struct Template {
 }
 
 /// Teredo mapping of client (k, j): IPv4 198.18.1.0 + k (more than 256
-/// peers) or 192.0.2.10 (up to 256, which miredo accepts: it relays for
-/// no client behind 198.18.0.0/15), port 0x2000 + j.
+/// peers) or 192.0.2.10 (up to 256: the path rows, miredo's too), port
+/// 0x2000 + j.
 const MAP_LO: u16 = 0x0100;
 const MAP_HI: u16 = 0xc612;
 const MAP_FEW: [u16; 2] = [0xc000, 0x020a];

@@ -290,6 +290,9 @@ pub fn compare(
                 if s == Subject::Xrelay && c.path.starts_with("teredo") {
                     warm_peers(&hosts, &mut sinks, c, plan, &running, interrupted, progress)?;
                 }
+                if s == Subject::Miredo {
+                    warm_miredo(&hosts, &mut sinks, c, plan, interrupted)?;
+                }
                 let l = loads(c, s, plan.flows);
                 let before = subject::dataplane_counters(&running);
                 let w = run::measure(&hosts, &mut sinks, &l, plan.gen, interrupted)?;
@@ -387,6 +390,45 @@ fn warm_peers(
     Ok(())
 }
 
+/// Makes miredo relay for the case's Teredo clients. As a relay, libteredo
+/// drops a packet from a Teredo client that is not in its peer list (even
+/// one whose mapping matches its address), and only traffic *to* a client
+/// lists it (`teredo_transmit`: the peer is created untrusted, the packet
+/// queued, a bubble sent to the mapping); the first packet from the listed
+/// client whose outer IPv4 and port match its address then trusts it. So:
+/// 0.3 s of native → Teredo frames, then 0.3 s of Teredo → native frames
+/// from the same clients (which must reach the sink), both at 2 000
+/// frames/s. A trusted peer then stays usable for transmission while it
+/// was heard from in the last 30 s, hence once before every case.
+fn warm_miredo(
+    hosts: &Hosts,
+    sinks: &mut Sinks,
+    case: &Case,
+    plan: &Plan,
+    interrupted: &AtomicBool,
+) -> Result<()> {
+    let mut step = |kind: Kind| {
+        let load = vec![Load {
+            side: kind.side(),
+            templates: vec![frames::template(kind, 64, plan.flows, case.peers)],
+        }];
+        let o = GenOpts {
+            rate: Some(2000.0),
+            warmup: Duration::ZERO,
+            window: Duration::from_millis(300),
+            threads: 1,
+            ..plan.gen
+        };
+        run::measure(hosts, sinks, &load, o, interrupted)
+    };
+    step(Kind::TeredoTx)?;
+    let w = step(Kind::TeredoRx)?;
+    if w.received == 0 {
+        bail!("miredo did not relay for the Teredo clients after the warm-up");
+    }
+    Ok(())
+}
+
 /// What [`search`] looks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
@@ -432,6 +474,9 @@ pub fn search(
                 interrupted,
                 progress,
             )?;
+        }
+        if subject == Subject::Miredo {
+            warm_miredo(&hosts, &mut sinks, case, plan, interrupted)?;
         }
         let l = loads(case, subject, plan.flows);
         let full = run::measure(&hosts, &mut sinks, &l, plan.gen, interrupted)?;
