@@ -110,3 +110,34 @@ fn lanes_equal_general_path() {
     );
     eprintln!("{accepted} of {compared} frames forwarded");
 }
+
+/// The prefetch hint (`Engine::peer_key`, `PeerTable::slot_of`,
+/// `PeerTable::entry_addr`) names exactly the peer entry the lanes look up:
+/// the Teredo client for Teredo frames in either direction, nothing for
+/// 6to4 frames.
+#[test]
+fn prefetch_hint_names_the_looked_up_peer() {
+    let (engine, peers) = engine_and_peers(NOW);
+    let client = xrelay_bench::CLIENT_V6.to_bits();
+    let found = peers.find_bits(client).expect("the trusted client") as *const _ as usize;
+    for size in [Size::Min, Size::Max] {
+        for (path, want) in [
+            (Path::SixToFourDecap, None),
+            (Path::SixToFourEncap, None),
+            (Path::TeredoRx, Some(client)),
+            (Path::TeredoTx, Some(client)),
+        ] {
+            let f = frame(path, size);
+            assert_eq!(engine.peer_key(&f), want, "{path:?} {size:?}");
+            if let Some(k) = want {
+                let (i, addr) = peers.slot_of(k);
+                assert!(addr != 0);
+                // One peer in a large table: its first slot is its own.
+                assert_eq!(peers.entry_addr(i), Some(found), "{path:?}");
+            }
+        }
+    }
+    // A key nobody has: its slot is empty.
+    let (i, _) = peers.slot_of(0x2001_0000_dead_beef_0000_0000_0000_0001);
+    assert_eq!(peers.entry_addr(i), None);
+}

@@ -152,6 +152,24 @@ fn run(opts: &Opts, cfg: &Config, dp: &DataplaneConfig) -> Result<()> {
         cfg.teredo.peer_idle_evict,
         seed ^ 0x7065_6572,
     )));
+    {
+        let t = peers.read().unwrap_or_else(|e| e.into_inner());
+        let mut advised = 0;
+        for (addr, len) in t.memory_regions() {
+            match xsk::advise_hugepages(addr, len) {
+                Ok(n) => advised += n,
+                Err(e) => log(format!(
+                    "peer table: huge pages not available ({e}); 4 KiB pages"
+                )),
+            }
+        }
+        log(format!(
+            "peer table: {} entries, {} MiB reserved, {} MiB advised for huge pages",
+            t.capacity(),
+            t.heap_bytes() >> 20,
+            advised >> 20
+        ));
+    }
     let umem_cfg = UmemConfig {
         frame_size: dp.frame_size,
         frames: dp.umem_frames(),

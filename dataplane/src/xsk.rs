@@ -576,6 +576,43 @@ pub fn wait_readable(fds: &[RawFd], timeout: Duration) {
     let _ = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, ms) };
 }
 
+/// Starts loading the cache line at `addr` (a hint: never faults, never
+/// waits; a no-op off x86_64).
+#[inline(always)]
+pub fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is part of SSE, which every x86_64 CPU has; a
+    // prefetch of any address, mapped or not, has no architectural effect.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
+/// Asks the kernel to back `[addr, addr + len)` with transparent huge
+/// pages (`MADV_HUGEPAGE`), over the 2 MiB-aligned part of the range;
+/// returns the bytes advised (0: the range holds no aligned 2 MiB). With
+/// THP in `madvise` mode (the Debian default) large tables otherwise get
+/// 4 KiB pages. Failure only costs TLB misses.
+pub fn advise_hugepages(addr: usize, len: usize) -> std::io::Result<usize> {
+    const HUGE: usize = 2 << 20;
+    let start = addr.div_ceil(HUGE) * HUGE;
+    let end = (addr + len) / HUGE * HUGE;
+    if end <= start {
+        return Ok(0);
+    }
+    // SAFETY: the range lies inside one live allocation of the caller
+    // (`addr`, `len` describe it) and is page-aligned; MADV_HUGEPAGE only
+    // changes how the kernel backs it, never its contents or mapping.
+    let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    if r == 0 {
+        Ok(end - start)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Nanoseconds of CLOCK_MONOTONIC (the heartbeat and the engine's `Now`).
 #[inline]
 pub fn monotonic_ns() -> u64 {

@@ -70,8 +70,8 @@ enum Cmd {
             default_value = "xrelay,af-xdp-fwd,xdp-redirect,kernel,miredo"
         )]
         subjects: Vec<String>,
-        /// Teredo peer-table sizes of the scenario rows (1 is the path row).
-        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        /// Teredo peer-table sizes of the scenario rows (each the median of 3 windows).
+        #[arg(long, value_delimiter = ',', default_value = "1,10000,1000000")]
         peers: Vec<u32>,
         /// Output directory: results.jsonl, results.svg, table.txt.
         #[arg(long, default_value = "target/xrelay-bench")]

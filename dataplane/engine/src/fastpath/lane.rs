@@ -283,6 +283,23 @@ fn put_words<const N: usize>(w: &mut [u8; N], at: usize, words: [u32; 5]) {
 }
 
 impl Engine {
+    /// The Teredo peer the fast path will look up for this frame — the
+    /// IPv6 source of a Teredo packet received over IPv4/UDP (no options),
+    /// or an IPv6 destination in 2001::/32 — for prefetching; `None` for
+    /// anything else. A hint only: the lanes check everything again.
+    #[inline(always)]
+    pub fn peer_key(&self, d: &[u8]) -> Option<u128> {
+        let h = d.first_chunk::<54>()?;
+        let l = &self.lanes;
+        match be16(h, 12) {
+            0x0800 if (h[23] == 17) & (h[14] == 0x45) & l.teredo_rx => {
+                Some(be128(d.first_chunk::<66>()?, 50))
+            }
+            0x86dd if (be32(h, 38) == 0x2001_0000) & l.teredo_tx => Some(be128(h, 38)),
+            _ => None,
+        }
+    }
+
     /// Dispatch to a lane, or the general path.
     #[inline(always)]
     pub(super) fn lanes_or_general(
