@@ -1,6 +1,6 @@
-//! Shared by the BGP tests (bgp.rs, bgp_exabgp.rs, bgp_ecmp.rs): BIRD 2
-//! processes in the lab's namespaces, their configurations, and the
-//! relay.toml with an `[announce]` section.
+//! Shared by the BGP tests (bgp.rs, bgp_exabgp.rs, bgp_ecmp.rs,
+//! bgp_frr.rs): BIRD 2 and FRR processes in the lab's namespaces, their
+//! configurations, and the relay.toml with an `[announce]` section.
 //!
 //! Every BIRD runs in the foreground (`bird -f`) as a child of the lab
 //! (killed by PID on drop), with its configuration, control socket and
@@ -301,4 +301,111 @@ pub fn daemon_logs(lab: &Lab) -> String {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect()
+}
+
+/// FRR's daemons (Debian's frr package).
+pub const FRR_DIR: &str = "/usr/lib/frr";
+
+/// Why FRR cannot be used here, if it cannot.
+pub fn frr_missing() -> Option<String> {
+    for d in ["zebra", "bgpd"] {
+        if !std::path::Path::new(FRR_DIR).join(d).exists() {
+            return Some(format!("{FRR_DIR}/{d} not found (apt-get install frr)"));
+        }
+    }
+    lab::tool_missing(&[("vtysh", "frr")])
+}
+
+/// Whether this FRR's zebra accepts the configuration line `line` (dry
+/// run, `zebra -C`; FRR reports unknown commands but exits 0).
+pub fn frr_zebra_accepts(dir: &std::path::Path, line: &str) -> bool {
+    let conf = dir.join("zebra-probe.conf");
+    std::fs::write(&conf, format!("{line}\n")).expect("zebra probe conf");
+    let o = Command::new(format!("{FRR_DIR}/zebra"))
+        .args(["-C", "-u", "frr", "-g", "frr", "-f"])
+        .arg(&conf)
+        .output()
+        .expect("zebra -C");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.status.success() && !text.contains("No such command") && !text.contains("Unknown command")
+}
+
+/// A running FRR (zebra + bgpd) in a namespace: configuration, PID files,
+/// the vty sockets and zebra's API socket in its own directory (owned by
+/// the frr user, whose group frrvty the daemons require).
+#[derive(Debug)]
+pub struct Frr {
+    pub dir: PathBuf,
+    pub pids: Vec<u32>,
+}
+
+/// Starts zebra with `zebra_conf`, then bgpd with `bgpd_conf`, in `ns`,
+/// in the foreground as children of the lab (killed by PID on drop), with
+/// no TCP vty (`-P 0`); waits (≤ 10 s) until both answer vtysh.
+pub fn start_frr(lab: &mut Lab, ns: &str, zebra_conf: &str, bgpd_conf: &str) -> Frr {
+    let dir = lab.path("frr");
+    std::fs::create_dir_all(&dir).expect("frr dir");
+    lab::ok(Command::new("chown").arg("frr:frr").arg(&dir));
+    let api = dir.join("zserv.api");
+    let mut frr = Frr {
+        dir: dir.clone(),
+        pids: Vec::new(),
+    };
+    for (d, conf) in [("zebra", zebra_conf), ("bgpd", bgpd_conf)] {
+        let conf_path = dir.join(format!("{d}.conf"));
+        std::fs::write(&conf_path, conf).expect("frr conf");
+        let log = std::fs::File::create(dir.join(format!("{d}.log"))).expect("frr log");
+        let child = lab.spawn(
+            Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(format!("{FRR_DIR}/{d}"))
+                .args(["-u", "frr", "-g", "frr", "-P", "0", "--log", "stdout", "-f"])
+                .arg(&conf_path)
+                .arg("-i")
+                .arg(dir.join(format!("{d}.pid")))
+                .arg("--vty_socket")
+                .arg(&dir)
+                .arg("-z")
+                .arg(&api)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log fd"))
+                .stderr(log),
+        );
+        frr.pids.push(child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while frr.vtysh(d, "show version").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "FRR {d} did not answer in 10 s: {}",
+                frr.log(d)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    frr
+}
+
+impl Frr {
+    /// `vtysh -d DAEMON -c CMD` on this instance's vty sockets, None when
+    /// it fails.
+    pub fn vtysh(&self, daemon: &str, cmd: &str) -> Option<String> {
+        let o = Command::new("timeout")
+            .args(["5", "vtysh", "--vty_socket"])
+            .arg(&self.dir)
+            .args(["-d", daemon, "-c", cmd])
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// A daemon's log (stdout and stderr).
+    pub fn log(&self, daemon: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{daemon}.log"))).unwrap_or_default()
+    }
 }
