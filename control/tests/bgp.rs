@@ -30,12 +30,11 @@ mod lab;
 mod paths_kit;
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bgp_kit::{
-    default_routes, has_all, has_none, kernel_table, prerequisites, relay_bird_kernel, relay_toml,
-    start_bird, start_neighbour, states, ANYCAST, SIXTO4, TEREDO,
+    default_routes, has_all, has_none, kernel_table, kill_dataplane_withdraws, prerequisites,
+    relay_bird_kernel, relay_toml, start_bird, start_neighbour, states, ANYCAST, SIXTO4, TEREDO,
 };
 use lab::wait_for;
 use lab::{Lab, PEER_V4, PEER_V6, RELAY_V4, RELAY_V6};
@@ -102,33 +101,13 @@ fn bird_neighbour_follows_the_relays_health() {
     assert!(bgp.contains("AS65001"), "{bgp}");
 
     // 2. SIGKILL of the dataplane (the daemon's child): withdrawn within 2 s.
-    let st = lab.status();
-    let dp = st.dataplane.pid.expect("dataplane pid");
-    lab::ok(Command::new("kill").args(["-KILL", &dp.to_string()]));
-    let t0 = Instant::now();
-    let gone = nb.wait("withdrawal after SIGKILL", Duration::from_secs(5), has_none);
-    println!(
-        "[{:5.1}s] SIGKILL of dataplane pid {dp}: the neighbour lost all three prefixes after {} ms",
-        lab.elapsed(),
-        gone.as_millis()
-    );
-    assert!(gone <= Duration::from_secs(2), "withdrawal took {gone:?}");
-    let healthy_at = wait_for("healthy after the restart", Duration::from_secs(20), || {
-        lab.try_status()
-            .filter(|s| s.dataplane.healthy && s.dataplane.pid != Some(dp))
-            .map(|_| t0.elapsed())
-    });
-    nb.wait("return after the restart", Duration::from_secs(20), has_all);
-    let back = t0.elapsed();
-    println!(
-        "[{:5.1}s] dataplane healthy {} ms after the kill; prefixes back at the neighbour {} ms after the kill (hold-down {HOLD_DOWN} s)",
-        lab.elapsed(),
-        healthy_at.as_millis(),
-        back.as_millis()
-    );
-    assert!(
-        back >= Duration::from_secs(u64::from(HOLD_DOWN)),
-        "back after {back:?}, before the hold-down"
+    kill_dataplane_withdraws(
+        &mut lab,
+        &nb,
+        HOLD_DOWN,
+        "all three prefixes",
+        has_none,
+        has_all,
     );
 
     // 3. Drain: withdrawn while forwarding continues.

@@ -26,13 +26,12 @@ mod lab;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bgp_kit::{
-    default_routes, frr_missing, frr_zebra_accepts, kernel_table, prerequisites, relay_toml,
-    start_frr, start_neighbour, ANYCAST, SIXTO4, TEREDO,
+    default_routes, frr_missing, frr_zebra_accepts, kernel_table, kill_dataplane_withdraws,
+    prerequisites, relay_toml, start_frr, start_neighbour, ANYCAST, SIXTO4, TEREDO,
 };
-use lab::wait_for;
 use lab::{Lab, PEER_V4, PEER_V6, RELAY_V4};
 
 const HOLD_DOWN: u32 = 2;
@@ -179,33 +178,13 @@ fn frr_exports_table_88_and_follows_the_relays_health() {
     }
 
     // 2. SIGKILL of the dataplane (the daemon's child): withdrawn within 2 s.
-    let st = lab.status();
-    let dp = st.dataplane.pid.expect("dataplane pid");
-    lab::ok(Command::new("kill").args(["-KILL", &dp.to_string()]));
-    let t0 = Instant::now();
-    let gone = nb.wait("withdrawal after SIGKILL", Duration::from_secs(5), none);
-    println!(
-        "[{:5.1}s] SIGKILL of dataplane pid {dp}: the neighbour lost {expected:?} after {} ms",
-        lab.elapsed(),
-        gone.as_millis()
-    );
-    assert!(gone <= Duration::from_secs(2), "withdrawal took {gone:?}");
-    let healthy_at = wait_for("healthy after the restart", Duration::from_secs(20), || {
-        lab.try_status()
-            .filter(|s| s.dataplane.healthy && s.dataplane.pid != Some(dp))
-            .map(|_| t0.elapsed())
-    });
-    nb.wait("return after the restart", Duration::from_secs(20), all);
-    let back = t0.elapsed();
-    println!(
-        "[{:5.1}s] dataplane healthy {} ms after the kill; prefixes back at the neighbour {} ms after the kill (hold-down {HOLD_DOWN} s)",
-        lab.elapsed(),
-        healthy_at.as_millis(),
-        back.as_millis()
-    );
-    assert!(
-        back >= Duration::from_secs(u64::from(HOLD_DOWN)),
-        "back after {back:?}, before the hold-down"
+    kill_dataplane_withdraws(
+        &mut lab,
+        &nb,
+        HOLD_DOWN,
+        &format!("{expected:?}"),
+        none,
+        all,
     );
     println!("FRR configuration run (test timers included):\n--- zebra.conf\n{zebra_conf}--- bgpd.conf\n{bgpd_conf}");
     drop(frr);

@@ -409,3 +409,52 @@ impl Frr {
         std::fs::read_to_string(self.dir.join(format!("{daemon}.log"))).unwrap_or_default()
     }
 }
+
+/// SIGKILL of the relay's dataplane (the daemon's child): asserts that
+/// the neighbour `nb` drops the prefixes (`gone`) within 2 s and gets them
+/// back (`back`) only after `hold_down` seconds, printing both times.
+pub fn kill_dataplane_withdraws(
+    lab: &mut Lab,
+    nb: &Bird,
+    hold_down: u32,
+    what: &str,
+    gone_when: impl Fn(&BTreeSet<String>) -> bool,
+    back_when: impl Fn(&BTreeSet<String>) -> bool,
+) {
+    let st = lab.status();
+    let dp = st.dataplane.pid.expect("dataplane pid");
+    lab::ok(Command::new("kill").args(["-KILL", &dp.to_string()]));
+    let t0 = Instant::now();
+    let gone = nb.wait(
+        "withdrawal after SIGKILL",
+        Duration::from_secs(5),
+        gone_when,
+    );
+    println!(
+        "[{:5.1}s] SIGKILL of dataplane pid {dp}: the neighbour lost {what} after {} ms",
+        lab.elapsed(),
+        gone.as_millis()
+    );
+    assert!(gone <= Duration::from_secs(2), "withdrawal took {gone:?}");
+    let healthy_at = lab::wait_for("healthy after the restart", Duration::from_secs(20), || {
+        lab.try_status()
+            .filter(|s| s.dataplane.healthy && s.dataplane.pid != Some(dp))
+            .map(|_| t0.elapsed())
+    });
+    nb.wait(
+        "return after the restart",
+        Duration::from_secs(20),
+        back_when,
+    );
+    let back = t0.elapsed();
+    println!(
+        "[{:5.1}s] dataplane healthy {} ms after the kill; prefixes back at the neighbour {} ms after the kill (hold-down {hold_down} s)",
+        lab.elapsed(),
+        healthy_at.as_millis(),
+        back.as_millis()
+    );
+    assert!(
+        back >= Duration::from_secs(u64::from(hold_down)),
+        "back after {back:?}, before the hold-down"
+    );
+}
