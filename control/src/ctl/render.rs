@@ -355,8 +355,39 @@ pub fn counters_json(c: &Counters, prev: Option<&Counters>) -> serde_json::Value
             .collect();
         obj.insert("interval_s".into(), serde_json::json!(dt));
         obj.insert("rates".into(), serde_json::Value::Object(map));
+        if let Some(d) = dataplane_rates(c, prev, dt) {
+            obj.insert("dataplane_rates".into(), serde_json::Value::Object(d));
+        }
     }
     v
+}
+
+/// Per-second rates of the dataplane counters that moved since `prev`
+/// (totals over the workers), by full name; `None` without both readings
+/// of the same dataplane process (a restart starts its counters anew).
+fn dataplane_rates(
+    c: &Counters,
+    prev: Option<&Counters>,
+    dt: f64,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let (now, was) = (c.dataplane.as_ref()?, prev?.dataplane.as_ref()?);
+    if now.pid != was.pid {
+        return None;
+    }
+    Some(
+        now.counters
+            .iter()
+            .filter_map(|v| {
+                let before = was
+                    .counters
+                    .iter()
+                    .find(|q| q.name == v.name)
+                    .map_or(0, |q| q.total);
+                let d = v.total.saturating_sub(before);
+                (d > 0).then(|| (v.name.clone(), serde_json::json!(d as f64 / dt)))
+            })
+            .collect(),
+    )
 }
 
 pub fn prefixes(l: &PrefixList) -> String {
@@ -481,4 +512,54 @@ pub fn detach(r: &DetachReport, layout: &PinLayout) -> String {
         let _ = writeln!(o, "left      {} (not this instance's)", r.left.join(", "));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{DataplaneCounters, DpCounterValue};
+
+    fn reading(unix_ms: u64, pid: u32, decap: u64, drops: u64) -> Counters {
+        let dp = |name: &str, kind: &str, total: u64| DpCounterValue {
+            name: format!("{kind}/{name}"),
+            kind: kind.into(),
+            short: name.into(),
+            total,
+            per_worker: vec![total],
+        };
+        Counters {
+            unix_ms,
+            cpus: 1,
+            xdp: Vec::new(),
+            interfaces: Vec::new(),
+            dataplane: Some(DataplaneCounters {
+                file: "counters".into(),
+                pid,
+                layout_hash: "0".into(),
+                workers: Vec::new(),
+                counters: vec![
+                    dp("sixto4_decap", "event", decap),
+                    dp("s4_05_spoofed", "drop", drops),
+                ],
+            }),
+            dataplane_message: String::new(),
+        }
+    }
+
+    #[test]
+    fn watch_json_has_dataplane_rates_of_what_moved() {
+        let a = reading(1_000, 7, 100, 5);
+        let b = reading(3_000, 7, 700, 5);
+        let v = counters_json(&b, Some(&a));
+        assert_eq!(v["interval_s"], serde_json::json!(2.0));
+        assert_eq!(
+            v["dataplane_rates"],
+            serde_json::json!({ "event/sixto4_decap": 300.0 })
+        );
+        // The first reading has no rates; a restarted dataplane (new pid)
+        // has none either.
+        assert!(counters_json(&a, None).get("dataplane_rates").is_none());
+        let c = reading(5_000, 8, 10, 0);
+        assert!(counters_json(&c, Some(&b)).get("dataplane_rates").is_none());
+    }
 }
