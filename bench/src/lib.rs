@@ -46,21 +46,7 @@ pub const RESTORE_LEN: usize = 14 + 20 + 8 + 40;
 
 /// The relay of SPEC §5 (the engine tests' lab): 6to4 anycast 192.88.99.1
 /// (unicast 203.0.113.4), Teredo 203.0.113.5:3545, native 2001:db8::ff.
-pub const LAB: &str = r#"
-[relay]
-native_addr = "2001:db8::ff"
-ipv4_subnets = ["203.0.113.0/24"]
-
-[sixto4]
-enabled = true
-anycast = true
-unicast_addr = "203.0.113.4"
-
-[teredo]
-enabled = true
-addr = "203.0.113.5"
-port = 3545
-"#;
+pub const LAB: &str = xrelay_engine::LAB_TOML;
 
 /// The batch time every scenario runs at.
 pub const NOW: Now = Now::from_secs(100);

@@ -6,21 +6,7 @@ use xrelay_engine::{Config, ConfigError};
 
 /// `relay.toml` of the lab relay; interfaces keep their defaults
 /// (`xr-v4` / `xr-v6`, MTU 1500).
-pub const LAB_CONFIG: &str = r#"# xrelay lab relay (DESIGN §3): documentation addresses only.
-[relay]
-native_addr = "2001:db8::ff"
-ipv4_subnets = ["203.0.113.0/24"]
-
-[sixto4]
-enabled = true
-anycast = true
-unicast_addr = "203.0.113.4"
-
-[teredo]
-enabled = true
-addr = "203.0.113.5"
-port = 3545
-"#;
+pub const LAB_CONFIG: &str = xrelay_engine::LAB_TOML;
 
 /// [`LAB_CONFIG`], parsed and validated.
 pub fn lab_config() -> Result<Config, ConfigError> {

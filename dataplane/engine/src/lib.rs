@@ -38,7 +38,7 @@ mod relay;
 pub mod slow;
 mod verdict;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LAB_TOML};
 pub use counters::Counters;
 pub use fastpath::Engine;
 pub use frame::{Frame, HEADROOM};

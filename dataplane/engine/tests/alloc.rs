@@ -57,21 +57,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const LAB: &str = r#"
-[relay]
-native_addr = "2001:db8::ff"
-ipv4_subnets = ["203.0.113.0/24"]
-
-[sixto4]
-enabled = true
-anycast = true
-unicast_addr = "203.0.113.4"
-
-[teredo]
-enabled = true
-addr = "203.0.113.5"
-port = 3545
-"#;
+const LAB: &str = xrelay_engine::LAB_TOML;
 
 const BATCH: usize = 64;
 const BATCHES: usize = 1000;

@@ -41,22 +41,8 @@ pub const PEERS: u8 = 0x10;
 pub const TIGHT: u8 = 0x20;
 pub const EPOCH0: u8 = 0x40;
 
-/// The relay of SPEC §5 (same as `tests/common::LAB`).
-pub const LAB: &str = r#"
-[relay]
-native_addr = "2001:db8::ff"
-ipv4_subnets = ["203.0.113.0/24"]
-
-[sixto4]
-enabled = true
-anycast = true
-unicast_addr = "203.0.113.4"
-
-[teredo]
-enabled = true
-addr = "203.0.113.5"
-port = 3545
-"#;
+/// The relay of SPEC §5 (the engine's `LAB_TOML`).
+pub const LAB: &str = xrelay_engine::LAB_TOML;
 
 /// LAB as a 6rd border relay: 2001:db8:f00::/40, IPv4MaskLen 12, BR 100.64.0.1.
 pub const SIXRD: &str = r#"

@@ -22,6 +22,28 @@ pub use error::ConfigError;
 pub use net::{Ipv4Net, Ipv6Net, MacAddr, ParseError};
 pub use validate::{MIN_XSK_HEADROOM, XDP_PACKET_HEADROOM};
 
+/// `relay.toml` of the lab relay (DESIGN §3) and of SPEC §5's vectors:
+/// 6to4 anycast 192.88.99.1 (unicast 203.0.113.4), Teredo
+/// 203.0.113.5:3545, native 2001:db8::ff; documentation addresses only;
+/// interfaces keep their defaults (`xr-v4` / `xr-v6`, MTU 1500). The one
+/// copy used by `xrelayctl lab` and `translate` (without `--config`), the
+/// engine tests, the fuzz harness and the benchmarks.
+pub const LAB_TOML: &str = r#"# xrelay lab relay (DESIGN §3): documentation addresses only.
+[relay]
+native_addr = "2001:db8::ff"
+ipv4_subnets = ["203.0.113.0/24"]
+
+[sixto4]
+enabled = true
+anycast = true
+unicast_addr = "203.0.113.4"
+
+[teredo]
+enabled = true
+addr = "203.0.113.5"
+port = 3545
+"#;
+
 /// The whole `relay.toml`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
