@@ -5,10 +5,14 @@
 //! processes). `lab up` → `lab status` → `lab down` leaves nothing either.
 //! Skips, saying why, without root, the XDP object, ip or ethtool.
 
+#[allow(dead_code, reason = "shared lab helpers; this test uses dataplane_bin")]
+mod lab;
+
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use lab::dataplane_bin;
 use xrelay_control::lab::RunReport;
 
 const XRELAYCTL: &str = env!("CARGO_BIN_EXE_xrelayctl");
@@ -36,28 +40,6 @@ fn skip_reason() -> Option<String> {
         }
     }
     None
-}
-
-/// The dataplane binary, built with the cargo running this test.
-fn dataplane_bin() -> PathBuf {
-    let ctl = PathBuf::from(XRELAYCTL);
-    let dir = ctl.parent().expect("target dir");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "xrelay-dataplane",
-        "--bin",
-        "xrelay-dataplane",
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"));
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().expect("cargo build").success());
-    dir.join("xrelay-dataplane")
 }
 
 fn ctl(args: &[&str]) -> Output {
